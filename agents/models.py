@@ -1,0 +1,1 @@
+"""Agent runs and memory arrive with the agents issue."""

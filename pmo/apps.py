@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PmoConfig(AppConfig):
+    verbose_name = "PMO platform"
+    name = "pmo"
+    default_auto_field = "django.db.models.BigAutoField"

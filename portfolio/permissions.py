@@ -1,0 +1,97 @@
+"""Who may see and do what, on portfolios and projects (django-guardian object permissions).
+
+A permission held on a portfolio covers all of its projects: a PMO leader granted on the
+portfolio may change every project in it, today's and tomorrow's. A permission held on a
+project covers that project only; a team lead of one project sees its portfolio, but only
+the projects they were granted.
+
+These functions return querysets, so callers compose them into one SQL query (no per-object
+permission checks in loops).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from portfolio.models import Portfolio, Project
+
+AnyUser = AbstractBaseUser | AnonymousUser
+
+
+class PortfolioPermission(StrEnum):
+    VIEW = "view_portfolio"
+    CHANGE = "change_portfolio"
+    MANAGE_MEMBERS = "manage_portfolio_members"
+    APPROVE_PRIORITIZATION = "approve_portfolio_prioritization"
+    UPDATE_KPIS = "update_portfolio_kpis"
+
+
+class ProjectPermission(StrEnum):
+    VIEW = "view_project"
+    CHANGE = "change_project"
+    MANAGE_MEMBERS = "manage_project_members"
+    UPDATE_KPIS = "update_project_kpis"
+
+
+# The portfolio permission that grants a project permission on every project of the portfolio.
+PORTFOLIO_EQUIVALENT: dict[ProjectPermission, PortfolioPermission] = {
+    ProjectPermission.VIEW: PortfolioPermission.VIEW,
+    ProjectPermission.CHANGE: PortfolioPermission.CHANGE,
+    ProjectPermission.MANAGE_MEMBERS: PortfolioPermission.MANAGE_MEMBERS,
+    ProjectPermission.UPDATE_KPIS: PortfolioPermission.UPDATE_KPIS,
+}
+
+
+def portfolios_with(user: AnyUser, permission: PortfolioPermission) -> QuerySet[Portfolio]:
+    """Portfolios on which the user holds `permission` directly."""
+    if not user.is_authenticated:
+        return Portfolio.objects.none()
+    return get_objects_for_user(
+        user, f"portfolio.{permission}", Portfolio, accept_global_perms=False
+    )
+
+
+def projects_with(user: AnyUser, permission: ProjectPermission) -> QuerySet[Project]:
+    """Projects on which the user holds `permission`, directly or through their portfolio."""
+    if not user.is_authenticated:
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    direct = get_objects_for_user(user, f"portfolio.{permission}", Project, accept_global_perms=False)
+    inherited = portfolios_with(user, PORTFOLIO_EQUIVALENT[permission])
+    return Project.objects.filter(
+        Q(pk__in=direct.values("pk")) | Q(portfolio__in=inherited.values("pk"))
+    )
+
+
+def visible_portfolios(user: AnyUser) -> QuerySet[Portfolio]:
+    """Portfolios the user may open: granted on the portfolio, or on one of its projects."""
+    if not user.is_authenticated:
+        return Portfolio.objects.none()
+    if user.is_superuser:
+        return Portfolio.objects.all()
+    direct = portfolios_with(user, PortfolioPermission.VIEW)
+    through_projects = projects_with(user, ProjectPermission.VIEW)
+    return Portfolio.objects.filter(
+        Q(pk__in=direct.values("pk")) | Q(pk__in=through_projects.values("portfolio_id"))
+    )
+
+
+def visible_projects(user: AnyUser) -> QuerySet[Project]:
+    return projects_with(user, ProjectPermission.VIEW)
+
+
+def has_project_permission(user: AnyUser, permission: ProjectPermission, project: Project) -> bool:
+    return projects_with(user, permission).filter(pk=project.pk).exists()
+
+
+def has_portfolio_permission(
+    user: AnyUser, permission: PortfolioPermission, portfolio: Portfolio
+) -> bool:
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or portfolios_with(user, permission).filter(pk=portfolio.pk).exists()
