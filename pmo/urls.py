@@ -1,4 +1,21 @@
-from django.contrib import admin
-from django.urls import path
+"""URL map. Each app owns its own urls module; the API router lives in pmo/api_urls.py."""
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="portfolio:portfolio-list"), name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("portfolio.urls")),
+    path("", include("governance.urls")),
+    path("", include("pmo.page_urls")),
+    path("api/", include("pmo.api_urls")),
+    path("admin/", admin.site.urls),
+]

@@ -34,6 +34,12 @@ class World:
         return None if role == "anonymous" else getattr(self, role)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """PBKDF2 is deliberately slow; tests hash dozens of passwords."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 ROLES = ["anonymous", "viewer", "team_lead", "pmo_leader", "executive", "outsider"]
 
 
