@@ -31,6 +31,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-" + "x" * 40)
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
     os.environ.setdefault("PMO_HTTPS", "0")
+    # Hashed static names need `collectstatic`; tests serve the source files instead.
+    os.environ.setdefault("PMO_STATIC_MANIFEST", "0")
     if not os.environ.get("DATABASE_URL"):
         already_running = embedded.postgres_state(home).running
         os.environ["DATABASE_URL"] = embedded.start_postgres(home)

@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine with python3, make and gcc:
+#   make demo   create .venv, install, start the embedded servers, migrate, seed, serve
+#   make test   install what the tests need, then run the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: demo dev test test-fast lint format bench status down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	PORT=$(PORT) $(BIN)/pmo up
+
+dev: $(STAMP)
+	PORT=$(PORT) $(BIN)/pmo up --dev
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not e2e and not integration"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/pytest tests/bench -p no:cacheprovider -s -o addopts="-p tests.plugin --reuse-db"
+
+status: $(STAMP)
+	$(BIN)/pmo status
+
+down: $(STAMP)
+	$(BIN)/pmo down
+
+clean:
+	-$(BIN)/pmo down
+	rm -rf .pmo
