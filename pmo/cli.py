@@ -211,7 +211,9 @@ def command_up(args: argparse.Namespace) -> int:
     def on_signal(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell starting us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         if not os.environ.get("DATABASE_URL"):
             print("pmo: starting the embedded PostgreSQL 16 (pgvector) ...", flush=True)
