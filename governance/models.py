@@ -98,7 +98,9 @@ class DecisionLog(models.Model):
     actor_label = models.CharField(
         max_length=200, help_text="Username, or agent with provider / model / prompt version"
     )
-    subject = models.CharField(max_length=200, help_text="What the decision is about, e.g. project:PAY")
+    subject = models.CharField(
+        max_length=200, help_text="What the decision is about, e.g. project:PAY"
+    )
     summary = models.CharField(max_length=500)
     rationale = models.TextField(blank=True)
     inputs = models.JSONField(default=dict, blank=True)

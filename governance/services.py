@@ -58,7 +58,9 @@ def decision_record(
     )
 
 
-def _check_can_manage(actor: AbstractBaseUser, portfolio: Portfolio | None, project: Project | None) -> None:
+def _check_can_manage(
+    actor: AbstractBaseUser, portfolio: Portfolio | None, project: Project | None
+) -> None:
     if project is not None:
         allowed = has_project_permission(actor, ProjectPermission.MANAGE_MEMBERS, project)
     else:
@@ -119,9 +121,11 @@ def role_grant(
 @transaction.atomic
 def role_revoke(*, actor: AbstractBaseUser, assignment: RoleAssignment) -> None:
     """Take a role back, keeping any permission that another role of the user still grants."""
-    assignment = RoleAssignment.objects.select_for_update(of=("self",)).select_related(
-        "user", "portfolio", "project__portfolio"
-    ).get(pk=assignment.pk)
+    assignment = (
+        RoleAssignment.objects.select_for_update(of=("self",))
+        .select_related("user", "portfolio", "project__portfolio")
+        .get(pk=assignment.pk)
+    )
     portfolio, project, user = assignment.portfolio, assignment.project, assignment.user
     _check_can_manage(actor, portfolio, project)
     on_project = project is not None
@@ -145,5 +149,10 @@ def role_revoke(*, actor: AbstractBaseUser, assignment: RoleAssignment) -> None:
         portfolio=portfolio if portfolio is not None else project.portfolio,
         subject=scope,
         summary=f"Revoked {GROUP_NAMES[assignment.role]} on {scope} from {user.get_username()}",
-        outputs={"user": user.get_username(), "role": assignment.role, "scope": scope, "granted": False},
+        outputs={
+            "user": user.get_username(),
+            "role": assignment.role,
+            "scope": scope,
+            "granted": False,
+        },
     )

@@ -9,6 +9,7 @@ them, children first, databases last, so nothing is left running.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -306,15 +307,15 @@ def command_down(args: argparse.Namespace) -> int:
     for name, pid in state.get("children", {}).items():
         if embedded._pid_alive(pid):
             print(f"pmo: stopping {name} (pid {pid})")
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     stopped_redis = embedded.stop_redis(home)
     stopped_pg = embedded.stop_postgres(home)
     (home / "runtime" / "pmo-up.json").unlink(missing_ok=True)
-    print(f"pmo: Redis {'stopped' if stopped_redis else 'was not running'}; "
-          f"PostgreSQL {'stopped' if stopped_pg else 'was not running'}.")
+    print(
+        f"pmo: Redis {'stopped' if stopped_redis else 'was not running'}; "
+        f"PostgreSQL {'stopped' if stopped_pg else 'was not running'}."
+    )
     return 0
 
 

@@ -19,7 +19,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] = os.environ) -> str:
+def env_str(
+    name: str, default: str | None = None, *, environ: Mapping[str, str] = os.environ
+) -> str:
     """A string variable; without a default, its absence is a configuration error."""
     value = environ.get(name)
     if value is None or value == "":
@@ -51,7 +53,9 @@ def env_int(name: str, default: int, *, environ: Mapping[str, str] = os.environ)
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
 
 
-def env_list(name: str, default: list[str], *, environ: Mapping[str, str] = os.environ) -> list[str]:
+def env_list(
+    name: str, default: list[str], *, environ: Mapping[str, str] = os.environ
+) -> list[str]:
     raw = environ.get(name)
     if raw is None:
         return default

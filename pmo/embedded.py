@@ -11,6 +11,7 @@ Where the servers listen is written to ``<PMO_HOME>/runtime/*.url`` so that any 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -190,10 +191,8 @@ def stop_redis(home: Path) -> bool:
     if not _redis_ping(socket_path):
         return False
     client = redis.Redis(unix_socket_path=str(socket_path))
-    try:
+    with contextlib.suppress(redis.ConnectionError):  # it closes the socket before answering
         client.shutdown(nosave=False)
-    except redis.ConnectionError:
-        pass  # shutdown closes the connection before answering
     return True
 
 

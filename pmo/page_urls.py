@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from pmo import views
 
 app_name = "pmo"
-urlpatterns: list = []
+urlpatterns = [
+    path("system/", views.system_status_view, name="system-status"),
+]

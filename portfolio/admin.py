@@ -1,7 +1,15 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from portfolio.models import Epic, Portfolio, Project, Sprint, TeamMembership, WorkItem, WorkItemEvent
+from portfolio.models import (
+    Epic,
+    Portfolio,
+    Project,
+    Sprint,
+    TeamMembership,
+    WorkItem,
+    WorkItemEvent,
+)
 
 
 @admin.register(Portfolio)

@@ -177,7 +177,9 @@ class Sprint(models.Model):
     class Meta:
         ordering = ["project", "start"]
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="sprint_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")), name="sprint_ends_after_start"
+            ),
             models.CheckConstraint(
                 condition=Q(completed_at__isnull=True) | Q(completed_at__gt=models.F("start")),
                 name="sprint_completes_after_start",

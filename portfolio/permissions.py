@@ -61,7 +61,9 @@ def projects_with(user: AnyUser, permission: ProjectPermission) -> QuerySet[Proj
         return Project.objects.none()
     if user.is_superuser:
         return Project.objects.all()
-    direct = get_objects_for_user(user, f"portfolio.{permission}", Project, accept_global_perms=False)
+    direct = get_objects_for_user(
+        user, f"portfolio.{permission}", Project, accept_global_perms=False
+    )
     inherited = portfolios_with(user, PORTFOLIO_EQUIVALENT[permission])
     return Project.objects.filter(
         Q(pk__in=direct.values("pk")) | Q(portfolio__in=inherited.values("pk"))

@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from portfolio import views
 
 app_name = "portfolio"
-urlpatterns: list = []
+urlpatterns = [
+    path("portfolios/", views.portfolio_list_view, name="portfolio-list"),
+    path("portfolios/<slug:slug>/", views.portfolio_detail, name="portfolio-detail"),
+    path("projects/<str:key>/", views.project_detail, name="project-detail"),
+]

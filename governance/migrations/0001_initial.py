@@ -7,51 +7,179 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('portfolio', '0001_initial'),
+        ("portfolio", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DecisionLog',
+            name="DecisionLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('role_change', 'Role change'), ('project_change', 'Project change'), ('history_import', 'History import'), ('kpi_change', 'KPI change'), ('kpi_correction', 'KPI correction'), ('policy_change', 'Policy change'), ('recommendation', 'Recommendation'), ('approval', 'Approval'), ('rejection', 'Rejection'), ('escalation', 'Escalation'), ('agent_run', 'Agent run')], max_length=20)),
-                ('actor_label', models.CharField(help_text='Username, or agent with provider / model / prompt version', max_length=200)),
-                ('subject', models.CharField(help_text='What the decision is about, e.g. project:PAY', max_length=200)),
-                ('summary', models.CharField(max_length=500)),
-                ('rationale', models.TextField(blank=True)),
-                ('inputs', models.JSONField(blank=True, default=dict)),
-                ('outputs', models.JSONField(blank=True, default=dict)),
-                ('confidence', models.DecimalField(blank=True, decimal_places=3, max_digits=4, null=True)),
-                ('policy_verdicts', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='decisions', to=settings.AUTH_USER_MODEL)),
-                ('portfolio', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portfolio.portfolio')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("role_change", "Role change"),
+                            ("project_change", "Project change"),
+                            ("history_import", "History import"),
+                            ("kpi_change", "KPI change"),
+                            ("kpi_correction", "KPI correction"),
+                            ("policy_change", "Policy change"),
+                            ("recommendation", "Recommendation"),
+                            ("approval", "Approval"),
+                            ("rejection", "Rejection"),
+                            ("escalation", "Escalation"),
+                            ("agent_run", "Agent run"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "actor_label",
+                    models.CharField(
+                        help_text="Username, or agent with provider / model / prompt version",
+                        max_length=200,
+                    ),
+                ),
+                (
+                    "subject",
+                    models.CharField(
+                        help_text="What the decision is about, e.g. project:PAY", max_length=200
+                    ),
+                ),
+                ("summary", models.CharField(max_length=500)),
+                ("rationale", models.TextField(blank=True)),
+                ("inputs", models.JSONField(blank=True, default=dict)),
+                ("outputs", models.JSONField(blank=True, default=dict)),
+                (
+                    "confidence",
+                    models.DecimalField(blank=True, decimal_places=3, max_digits=4, null=True),
+                ),
+                ("policy_verdicts", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="decisions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "portfolio",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="portfolio.portfolio",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['portfolio', 'created_at'], name='decision_portfolio_time'), models.Index(fields=['kind', 'created_at'], name='decision_kind_time')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["portfolio", "created_at"], name="decision_portfolio_time"
+                    ),
+                    models.Index(fields=["kind", "created_at"], name="decision_kind_time"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RoleAssignment',
+            name="RoleAssignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('pmo_leader', 'PMO leader'), ('executive', 'Executive'), ('team_lead', 'Team lead'), ('viewer', 'Viewer')], max_length=20)),
-                ('granted_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('granted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('portfolio', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='role_assignments', to='portfolio.portfolio')),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='role_assignments', to='portfolio.project')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='role_assignments', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("pmo_leader", "PMO leader"),
+                            ("executive", "Executive"),
+                            ("team_lead", "Team lead"),
+                            ("viewer", "Viewer"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("granted_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "granted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "portfolio",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="role_assignments",
+                        to="portfolio.portfolio",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="role_assignments",
+                        to="portfolio.project",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="role_assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['role', 'user__username'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('portfolio__isnull', True), ('project__isnull', False)), models.Q(('portfolio__isnull', False), ('project__isnull', True)), _connector='OR'), name='role_on_exactly_one_scope'), models.UniqueConstraint(condition=models.Q(('project__isnull', True)), fields=('user', 'role', 'portfolio'), name='one_role_per_portfolio'), models.UniqueConstraint(condition=models.Q(('portfolio__isnull', True)), fields=('user', 'role', 'project'), name='one_role_per_project')],
+                "ordering": ["role", "user__username"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("portfolio__isnull", True), ("project__isnull", False)),
+                            models.Q(("portfolio__isnull", False), ("project__isnull", True)),
+                            _connector="OR",
+                        ),
+                        name="role_on_exactly_one_scope",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("project__isnull", True)),
+                        fields=("user", "role", "portfolio"),
+                        name="one_role_per_portfolio",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("portfolio__isnull", True)),
+                        fields=("user", "role", "project"),
+                        name="one_role_per_project",
+                    ),
+                ],
             },
         ),
     ]

@@ -13,7 +13,9 @@ pytestmark = pytest.mark.django_db
 def test_pmo_leader_grants_team_lead_and_the_grant_is_audited(world):
     newcomer = UserFactory(username="newcomer")
 
-    role_grant(actor=world.pmo_leader, user=newcomer, role=Role.TEAM_LEAD, project=world.own_project)
+    role_grant(
+        actor=world.pmo_leader, user=newcomer, role=Role.TEAM_LEAD, project=world.own_project
+    )
 
     assert has_project_permission(newcomer, ProjectPermission.UPDATE_KPIS, world.own_project)
     assert list(visible_projects(newcomer)) == [world.own_project]
@@ -41,17 +43,23 @@ def test_portfolio_only_roles_are_refused_on_a_project(world, role):
 
 def test_team_lead_role_is_refused_on_a_portfolio(world):
     with pytest.raises(ValidationError, match="cannot be granted on a portfolio"):
-        role_grant(actor=world.pmo_leader, user=world.viewer, role=Role.TEAM_LEAD, portfolio=world.own)
+        role_grant(
+            actor=world.pmo_leader, user=world.viewer, role=Role.TEAM_LEAD, portfolio=world.own
+        )
 
 
 def test_revoking_one_role_keeps_permissions_another_role_still_grants(world):
-    role_grant(actor=world.pmo_leader, user=world.team_lead, role=Role.VIEWER, project=world.own_project)
+    role_grant(
+        actor=world.pmo_leader, user=world.team_lead, role=Role.VIEWER, project=world.own_project
+    )
     lead_role = RoleAssignment.objects.get(user=world.team_lead, role=Role.TEAM_LEAD)
 
     role_revoke(actor=world.pmo_leader, assignment=lead_role)
 
     assert has_project_permission(world.team_lead, ProjectPermission.VIEW, world.own_project)
-    assert not has_project_permission(world.team_lead, ProjectPermission.UPDATE_KPIS, world.own_project)
+    assert not has_project_permission(
+        world.team_lead, ProjectPermission.UPDATE_KPIS, world.own_project
+    )
     assert not world.team_lead.groups.filter(name="Team lead").exists()
 
 

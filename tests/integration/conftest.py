@@ -35,10 +35,24 @@ def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
     hostname = f"test-{os.getpid()}@localhost"
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "pmo", "worker",
-            "--queues", "default,agents", "--concurrency", "1", "--pool", "prefork",
-            "--hostname", hostname, "--without-mingle", "--without-gossip",
-            "--loglevel", "WARNING",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "pmo",
+            "worker",
+            "--queues",
+            "default,agents",
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--hostname",
+            hostname,
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "WARNING",
         ],  # fmt: skip
         env=env,
         cwd=settings.BASE_DIR,
