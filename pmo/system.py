@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
+
+from pmo.models import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ QUEUES = ("default", "agents")
 WORKER_PING_TIMEOUT = 1.0
 BROKER_CONNECT_TIMEOUT = 2.0
 REDIS_TIMEOUT = 2.0
-BEAT_HEARTBEAT_KEY = "system:beat-heartbeat"
-BEAT_HEARTBEAT_TTL = 24 * 60 * 60
 # A beat heartbeat older than this many schedule intervals means beat (or every worker) stopped.
 BEAT_STALE_AFTER_INTERVALS = 3
 
@@ -179,25 +178,23 @@ def beat_interval() -> float:
 def beat_heartbeat_record(*, worker: str = "", now: dt.datetime | None = None) -> dt.datetime:
     """Store the time of the latest beat heartbeat (run by the beat-scheduled task)."""
     at = now or timezone.now()
-    cache.set(
-        BEAT_HEARTBEAT_KEY, {"at": at.isoformat(), "worker": worker}, timeout=BEAT_HEARTBEAT_TTL
-    )
+    Heartbeat.objects.update_or_create(name="beat", defaults={"at": at, "worker": worker})
     return at
 
 
 def beat_status(now: dt.datetime | None = None) -> ComponentStatus:
     """Celery beat is alive when its heartbeat task ran within a few schedule intervals."""
     try:
-        heartbeat = cache.get(BEAT_HEARTBEAT_KEY)
-    except Exception as error:
+        heartbeat = Heartbeat.objects.filter(name="beat").first()
+    except DatabaseError as error:
         return _down("Celery beat", error)
-    if not heartbeat:
+    if heartbeat is None:
         return _down("Celery beat", "No heartbeat recorded yet: beat or every worker is stopped.")
-    at = dt.datetime.fromisoformat(heartbeat["at"])
+    at = heartbeat.at
     age = ((now or timezone.now()) - at).total_seconds()
     details = (("Last heartbeat", at.isoformat(timespec="seconds")),)
-    if heartbeat.get("worker"):
-        details += (("Run by", heartbeat["worker"]),)
+    if heartbeat.worker:
+        details += (("Run by", heartbeat.worker),)
     interval = beat_interval()
     if age > BEAT_STALE_AFTER_INTERVALS * interval:
         return ComponentStatus(
