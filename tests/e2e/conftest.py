@@ -15,10 +15,6 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls made by test
-# fixtures here are ordinary synchronous calls, so Django's async guard must stand aside.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -48,12 +44,17 @@ def browser() -> Iterator:
         pytest.skip("Chromium is not installed (apt-get install chromium); browser tests skipped")
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made by test
+    # fixtures meanwhile are ordinary synchronous calls, so Django's async guard stands aside
+    # while the browser is open (and only then: subprocesses of other tests must not inherit it).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_FLAGS
         )
         yield chromium
         chromium.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
