@@ -24,8 +24,9 @@ PRODUCTION = {
 
 
 def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {key: value for key, value in os.environ.items() if key not in PRODUCTION}
-    clean.pop("PMO_HTTPS", None)
+    # A production-like environment: none of the test run's own switches leak into it.
+    leaked = {*PRODUCTION, "PMO_HTTPS", "PMO_STATIC_MANIFEST", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {key: value for key, value in os.environ.items() if key not in leaked}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
