@@ -90,7 +90,7 @@ POINT_SCALE = tuple(Decimal(value) for value in (1, 2, 3, 5, 8, 13))
 POINT_WEIGHTS = (10, 18, 26, 24, 15, 7)
 RE_ESTIMATE = "re-estimate"  # a step of an item's workflow that is a points change, not a status
 
-TODO, IN_PROGRESS, DONE = Category.TODO.value, Category.IN_PROGRESS.value, Category.DONE.value
+TO_DO, IN_PROGRESS, DONE = Category.TO_DO.value, Category.IN_PROGRESS.value, Category.DONE.value
 
 TIME_ZONES = ("UTC", "Europe/Paris", "UTC", "America/New_York", "UTC", "UTC")
 """Cycled over the projects: mostly UTC, some Paris and New York teams."""
@@ -847,7 +847,7 @@ class _ProjectHistory:
             item = work.item
             if item.sprint != index or item.category == DONE:
                 continue
-            if item.category == TODO and work.steps_taken == 0 and self.rng.random() < 0.15:
+            if item.category == TO_DO and work.steps_taken == 0 and self.rng.random() < 0.15:
                 sent_back.append(work)
             else:
                 carried.append(work)

@@ -24,7 +24,7 @@ from portfolio.querysets import ProjectQuerySet, SprintQuerySet, WorkItemQuerySe
 class Category(models.TextChoices):
     """Jira's status categories: every status name maps to one of these."""
 
-    TODO = "todo", "To do"
+    TO_DO = "todo", "To do"
     IN_PROGRESS = "in_progress", "In progress"
     DONE = "done", "Done"
 
@@ -32,7 +32,7 @@ class Category(models.TextChoices):
 DEFAULT_STATUS_CATEGORIES: dict[str, str] = {
     **dict.fromkeys(
         ["To Do", "Open", "Backlog", "New", "Reopened", "Selected for Development"],
-        Category.TODO.value,
+        Category.TO_DO.value,
     ),
     **dict.fromkeys(
         ["In Progress", "In Review", "Review", "Testing", "QA", "Blocked"],

@@ -76,5 +76,5 @@ class WorkItemFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Work item {n}")
     story_points = Decimal(3)
     status = "To Do"
-    category = Category.TODO
+    category = Category.TO_DO
     created_at = dt.datetime(2026, 1, 1, 9, tzinfo=UTC)

@@ -17,7 +17,7 @@ from portfolio.importing.csv_reader import EVENTS, ISSUES, EventRow, ImportData,
 from portfolio.importing.report import ImportReport
 from portfolio.models import Category, WorkItemEvent
 
-TODO, IN_PROGRESS, DONE = Category.TODO.value, Category.IN_PROGRESS.value, Category.DONE.value
+TO_DO, IN_PROGRESS, DONE = Category.TO_DO.value, Category.IN_PROGRESS.value, Category.DONE.value
 STATUS = WorkItemEvent.Kind.STATUS.value
 SPRINT = WorkItemEvent.Kind.SPRINT.value
 POINTS = WorkItemEvent.Kind.POINTS.value
@@ -40,8 +40,8 @@ class StatusMap:
     def add_unknown(self, status: str) -> None:
         """Map a name the project does not know to `todo` (METRICS: reported at import)."""
         if status.casefold() not in self._folded:
-            self.mapping[status] = TODO
-            self._folded[status.casefold()] = TODO
+            self.mapping[status] = TO_DO
+            self._folded[status.casefold()] = TO_DO
             self.added.append(status)
             self._initial = None
 
@@ -49,7 +49,7 @@ class StatusMap:
         """Where a new item starts: "To Do" when the project maps it to todo, else the first
         todo name alphabetically (jsonb keeps no key order, so "first" must be defined)."""
         if self._initial is None:
-            todo = sorted(name for name, category in self.mapping.items() if category == TODO)
+            todo = sorted(name for name, category in self.mapping.items() if category == TO_DO)
             preferred = [name for name in todo if name.casefold() == INITIAL_STATUS.casefold()]
             if not todo:
                 self.add_unknown(INITIAL_STATUS)
@@ -149,7 +149,7 @@ def _derived_status(
     """No status events given: created in a todo status, then, when the item is in progress
     or done now, one move to its current status (at `resolved` when done)."""
     row, created = item.row, item.created_at
-    initial = row.status if item.category == TODO else statuses.initial_status()
+    initial = row.status if item.category == TO_DO else statuses.initial_status()
     events = [_status_event(created, "", initial, statuses)]
     if row.resolved is not None and item.category != DONE:
         report.warn(ISSUES, row.line, f"resolved is ignored: status {row.status!r} is not done")

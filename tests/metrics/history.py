@@ -121,7 +121,7 @@ def item(
         status=status,
         category=category,
         created_at=created,
-        started_at=created if category != Category.TODO else None,
+        started_at=created if category != Category.TO_DO else None,
         done_at=created if category == Category.DONE else None,
     )
     WorkItemEvent.objects.create(

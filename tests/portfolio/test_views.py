@@ -271,7 +271,7 @@ def test_project_detail_shows_header_sprints_item_counts_and_team(client, world)
         start=dt.datetime(2026, 1, 19, 9, tzinfo=UTC),
     )
     SprintFactory(project=world.sibling_project, name="Other team sprint")
-    WorkItemFactory(project=project, category=Category.TODO, story_points=Decimal(3))
+    WorkItemFactory(project=project, category=Category.TO_DO, story_points=Decimal(3))
     WorkItemFactory(
         project=project,
         status="In Progress",
