@@ -19,7 +19,7 @@ from pmo.celery import app
 pytestmark = pytest.mark.integration
 
 
-def _test_database_url() -> str:
+def database_url_of_test_run() -> str:
     """DATABASE_URL of this run, pointed at the test database Django created."""
     parts = urlsplit(os.environ["DATABASE_URL"])
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
@@ -31,7 +31,7 @@ def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
     with app.connection_for_write() as broker:
         for queue in ("default", "agents"):
             broker.default_channel.client.delete(queue)
-    env = dict(os.environ, DATABASE_URL=_test_database_url())
+    env = dict(os.environ, DATABASE_URL=database_url_of_test_run())
     hostname = f"test-{os.getpid()}@localhost"
     worker = subprocess.Popen(
         [
