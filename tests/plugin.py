@@ -33,6 +33,8 @@ def pytest_load_initial_conftests(early_config, parser, args):
     os.environ.setdefault("PMO_HTTPS", "0")
     # Hashed static names need `collectstatic`; tests serve the source files instead.
     os.environ.setdefault("PMO_STATIC_MANIFEST", "0")
+    # WhiteNoise warns on every request when STATIC_ROOT does not exist yet.
+    (home / "static").mkdir(parents=True, exist_ok=True)
     if not os.environ.get("DATABASE_URL"):
         already_running = embedded.postgres_state(home).running
         os.environ["DATABASE_URL"] = embedded.start_postgres(home)
