@@ -10,7 +10,9 @@ Two modes:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import plotly
 from django.core.exceptions import ImproperlyConfigured
 
 from pmo import embedded
@@ -165,7 +167,12 @@ USE_TZ = True
 # --- Static files: served by whitenoise, never from a CDN ----------------------------------
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # plotly.js straight from the plotly wheel, so the page and the Python figures always
+    # agree on the version: {% static "vendor/plotly/plotly.min.js" %}
+    ("vendor/plotly", Path(plotly.__file__).parent / "package_data"),
+]
 STATIC_ROOT = env_str("STATIC_ROOT", str(PMO_HOME / "static"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

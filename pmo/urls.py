@@ -14,6 +14,8 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("portfolio.urls")),
+    path("", include("portfolio.import_urls")),
+    path("", include("metrics.urls")),
     path("", include("governance.urls")),
     path("", include("pmo.page_urls")),
     path("api/", include("pmo.api_urls")),
