@@ -104,6 +104,12 @@ class Project(models.Model):
     status_categories = models.JSONField(
         default=default_status_categories, validators=[validate_status_categories]
     )
+    data_as_of = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="For imported snapshots: the instant the data describes. Metrics that depend "
+        "on 'now' (WIP age, forecasts, recent throughput) are evaluated at this instant.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     version = models.PositiveIntegerField(default=1)
 
@@ -121,6 +127,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} {self.name}"
+
+    def metrics_now(self, now):
+        """The instant 'now' means for this project's metrics: its snapshot time if imported
+        from a snapshot, else the real now."""
+        return self.data_as_of or now
 
     def category_of(self, status: str) -> str | None:
         """The category of a status name, case-insensitively; None if the name is unknown."""
