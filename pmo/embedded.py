@@ -72,8 +72,9 @@ def postgres_url(socket_dir: Path, database: str = DATABASE_NAME) -> str:
     return f"postgresql://postgres@{quote(str(socket_dir), safe='')}/{database}"
 
 
-def start_postgres(home: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL and return the URL of the `pmo` database."""
+def start_postgres(home: Path, database: str = DATABASE_NAME) -> str:
+    """Start (or reuse) the embedded PostgreSQL and return the URL of `database`, creating it
+    if needed. Only the main database's URL is recorded for later processes to find."""
     import pgserver
     import psycopg
 
@@ -84,12 +85,13 @@ def start_postgres(home: Path) -> str:
     admin_url = postgres_url(socket_dir, "postgres")
     with psycopg.connect(_libpq(admin_url), autocommit=True) as connection:
         exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]
+            "SELECT 1 FROM pg_database WHERE datname = %s", [database]
         ).fetchone()
         if not exists:
-            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
-    url = postgres_url(socket_dir)
-    _record_url(home, "database", url)
+            connection.execute(f'CREATE DATABASE "{database}"')
+    url = postgres_url(socket_dir, database)
+    if database == DATABASE_NAME:
+        _record_url(home, "database", url)
     return url
 
 
