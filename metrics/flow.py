@@ -80,13 +80,19 @@ Decisions where METRICS.md is silent (each is tested in tests/metrics):
     (default 90) days before now.
 14. Portfolio summary: velocity and say/do of each project's last N closed sprints (by start),
     cycle time p85 of items done in [now - 90 days, now), throughput of the last 8 complete
-    local ISO weeks (the current, partial week left out), and WIP now.
+    local ISO weeks (the current, partial week left out), and WIP now. Each project is
+    measured at its own `now` (Project.metrics_now: the snapshot instant of an imported
+    snapshot), so the batched queries take one instant per project.
+15. Batches. The queries behind the portfolio dashboard take many projects (or sprints) at
+    once, so a page costs the same number of queries for 2 projects as for 200; the
+    single-project runners call the same batched query with one id, so a project's figures
+    are the same on its own page, in the API and on the portfolio dashboard.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -107,6 +113,7 @@ class SprintFigures:
     name: str
     state: str
     start: dt.datetime
+    end: dt.datetime
     close: dt.datetime
     committed_items: int
     committed_points: Decimal
@@ -139,8 +146,11 @@ class BurndownDay:
 @dataclass(frozen=True, slots=True)
 class Burndown:
     sprint_id: int
+    project_id: int
     name: str
+    state: str
     start: dt.datetime
+    end: dt.datetime
     close: dt.datetime
     time_zone: str
     committed: Decimal
@@ -208,12 +218,16 @@ class FlowDay:
 
 @dataclass(frozen=True, slots=True)
 class DailyThroughput:
-    """Forecast samples: completions per local day over [history_start, history_end)."""
+    """Forecast samples: completions per local day over [history_start, history_end); and
+    the open scope at the same instant (items not done, their points), which is what a
+    forecast of "the rest of the project" is about."""
 
     today: dt.date
     history_start: dt.date
     history_end: dt.date
     counts: tuple[int, ...]
+    open_items: int = 0
+    open_points: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,14 +249,31 @@ class EpicRank:
 
 
 @dataclass(frozen=True, slots=True)
+class AgedItem:
+    """An item in progress for longer than the project's cycle-time p85."""
+
+    key: str
+    age_days: float
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectFlow:
-    """The present-time flow figures of one project in the portfolio summary."""
+    """The present-time flow figures of one project, at its own `now` (decision 14)."""
 
     project_id: int
+    now: dt.datetime
     cycle_time_p85: float | None
     cycle_time_items: int
+    recent_cycle_time_p85: float | None
+    recent_cycle_time_items: int
+    previous_cycle_time_p85: float | None
+    previous_cycle_time_items: int
+    trend_days: int
     throughput_weeks: tuple[WeekThroughput, ...]
     wip: int
+    aging: tuple[AgedItem, ...]
+    last_done_at: dt.datetime | None
+    first_created_at: dt.datetime | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,10 +320,10 @@ def _done_entry(upto: str) -> str:
 
 SPRINT_FIGURES_SQL = f"""
 WITH sprint AS (
-    SELECT s.id, s.project_id, s.name, s.state, s.start, s.close
+    SELECT s.id, s.project_id, s.name, s.state, s.start, s."end", s.close
     FROM portfolio_project p
     CROSS JOIN LATERAL (
-        SELECT s.id, s.project_id, s.name, s.state, s.start,
+        SELECT s.id, s.project_id, s.name, s.state, s.start, s."end",
                COALESCE(s.completed_at, s."end") AS close
         FROM portfolio_sprint s
         WHERE s.project_id = p.id AND s.state = ANY(%(states)s)
@@ -367,7 +398,7 @@ scope AS (
     GROUP BY sprint_id
 ),
 figures AS (
-    SELECT sp.id, sp.project_id, sp.name, sp.state, sp.start, sp.close,
+    SELECT sp.id, sp.project_id, sp.name, sp.state, sp.start, sp."end", sp.close,
            COALESCE(m.committed_items, 0) AS committed_items,
            COALESCE(m.committed_points, 0) AS committed_points,
            COALESCE(m.completed_items, 0) AS completed_items,
@@ -389,7 +420,7 @@ rolling AS (
     FROM figures
     WHERE state = 'closed'
 )
-SELECT f.id, f.project_id, f.name, f.state, f.start, f.close,
+SELECT f.id, f.project_id, f.name, f.state, f.start, f."end", f.close,
        f.committed_items, f.committed_points, f.completed_items, f.completed_points,
        f.added_items, f.added_points, f.removed_items, f.removed_points,
        (f.completed_points / NULLIF(f.committed_points, 0))::float8 AS say_do,
@@ -408,39 +439,47 @@ states, per_project (keep each project's latest N sprints; NULL for all), rollin
 
 BURNDOWN_SQL = f"""
 WITH sprint AS (
-    SELECT s.id, s.name, s.start, COALESCE(s.completed_at, s."end") AS close,
-           p.time_zone AS tz
-    FROM portfolio_sprint s
+    SELECT s.id, s.project_id, s.name, s.state, s.start, s."end",
+           COALESCE(s.completed_at, s."end") AS close, p.time_zone AS tz, w.ended_by
+    FROM unnest(%(sprint_ids)s::bigint[], %(ended_by)s::timestamptz[]) AS w(id, ended_by)
+    JOIN portfolio_sprint s ON s.id = w.id
     JOIN portfolio_project p ON p.id = s.project_id
-    WHERE s.id = %(sprint_id)s AND s.project_id = %(project_id)s
+    WHERE s.project_id = ANY(%(project_ids)s::bigint[])
 ),
 scope_item AS (
-    SELECT DISTINCT j.work_item_id
-    FROM portfolio_workitemevent j
-    WHERE j.kind = 'sprint' AND j.to_sprint_id = %(sprint_id)s
+    SELECT DISTINCT sp.id AS sprint_id, j.work_item_id
+    FROM sprint sp
+    JOIN portfolio_workitemevent j ON j.kind = 'sprint' AND j.to_sprint_id = sp.id
+),
+every_day AS (
+    SELECT sp.id AS sprint_id, sp.ended_by, local_day::date AS day,
+           LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close) AS boundary
+    FROM sprint sp
+    CROSS JOIN LATERAL generate_series(
+        (sp.start AT TIME ZONE sp.tz)::date::timestamp,
+        ((sp.close - interval '1 microsecond') AT TIME ZONE sp.tz)::date::timestamp,
+        interval '1 day'
+    ) AS local_day
 ),
 calendar AS (
-    SELECT local_day::date AS day,
-           LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close) AS boundary
-    FROM sprint sp,
-         generate_series(
-             (sp.start AT TIME ZONE sp.tz)::date::timestamp,
-             ((sp.close - interval '1 microsecond') AT TIME ZONE sp.tz)::date::timestamp,
-             interval '1 day'
-         ) AS local_day
+    SELECT d.sprint_id, d.day, d.boundary
+    FROM every_day d
+    WHERE d.ended_by IS NULL
+       OR d.day = (SELECT MAX(x.day) FROM every_day x
+                   WHERE x.sprint_id = d.sprint_id AND x.boundary <= x.ended_by)
 ),
 instant AS (
-    SELECT NULL::date AS day, sp.start AS measured FROM sprint sp
+    SELECT sp.id AS sprint_id, NULL::date AS day, sp.start AS measured FROM sprint sp
     UNION ALL
-    SELECT day, boundary - interval '1 microsecond' FROM calendar
+    SELECT sprint_id, day, boundary - interval '1 microsecond' FROM calendar
 ),
 item_state AS (
-    SELECT i.day, st.*
+    SELECT i.sprint_id, i.day, st.*
     FROM instant i
-    CROSS JOIN sprint sp
-    CROSS JOIN scope_item s
+    JOIN scope_item s ON s.sprint_id = i.sprint_id
     CROSS JOIN LATERAL (
-        SELECT {_last("to_sprint_id", "sprint", "e.at <= i.measured")} = sp.id AS in_sprint,
+        SELECT {_last("to_sprint_id", "sprint", "e.at <= i.measured")} = i.sprint_id
+                   AS in_sprint,
                {_last("to_category", "status", "e.at <= i.measured")} AS category,
                {_points("e.at <= i.measured", "s.work_item_id")} AS points
         FROM portfolio_workitemevent e
@@ -448,24 +487,26 @@ item_state AS (
     ) AS st
 ),
 committed AS (
-    SELECT COALESCE(SUM(COALESCE(points, 0)) FILTER (WHERE in_sprint), 0) AS points
-    FROM item_state
-    WHERE day IS NULL
+    SELECT sp.id AS sprint_id,
+           COALESCE(SUM(COALESCE(st.points, 0)) FILTER (WHERE st.in_sprint), 0) AS points
+    FROM sprint sp
+    LEFT JOIN item_state st ON st.sprint_id = sp.id AND st.day IS NULL
+    GROUP BY sp.id
 ),
 remaining AS (
-    SELECT day, SUM(COALESCE(points, 0)) AS points
+    SELECT sprint_id, day, SUM(COALESCE(points, 0)) AS points
     FROM item_state
     WHERE day IS NOT NULL AND in_sprint AND category IS DISTINCT FROM 'done'
-    GROUP BY day
+    GROUP BY sprint_id, day
 ),
 change AS (
-    SELECT (c.at AT TIME ZONE sp.tz)::date AS day, c.kind,
+    SELECT sp.id AS sprint_id, (c.at AT TIME ZONE sp.tz)::date AS day, c.kind,
            c.kind = 'sprint' AND c.to_sprint_id IS NOT DISTINCT FROM sp.id AS joined,
            c.kind = 'sprint' AND c.from_sprint_id IS NOT DISTINCT FROM sp.id AS left_sprint,
            COALESCE(c.to_points, 0) - COALESCE(c.from_points, 0) AS delta,
            st.points, st.in_sprint
     FROM sprint sp
-    CROSS JOIN scope_item s
+    JOIN scope_item s ON s.sprint_id = sp.id
     JOIN portfolio_workitemevent c
         ON c.work_item_id = s.work_item_id AND c.at > sp.start AND c.at < sp.close
        AND (c.kind = 'points' OR c.to_sprint_id = sp.id OR c.from_sprint_id = sp.id)
@@ -478,14 +519,15 @@ change AS (
     ) AS st
 ),
 change_by_day AS (
-    SELECT day,
+    SELECT sprint_id, day,
            SUM(COALESCE(points, 0)) FILTER (WHERE joined) AS added,
            SUM(COALESCE(points, 0)) FILTER (WHERE left_sprint) AS removed,
            SUM(delta) FILTER (WHERE kind = 'points' AND in_sprint) AS reestimated
     FROM change
-    GROUP BY day
+    GROUP BY sprint_id, day
 )
-SELECT sp.id, sp.name, sp.start, sp.close, sp.tz, cm.points AS committed,
+SELECT sp.id, sp.project_id, sp.name, sp.state, sp.start, sp."end", sp.close, sp.tz,
+       cm.points AS committed,
        c.day, c.boundary - interval '1 microsecond' AS measured_before,
        COALESCE(r.points, 0) AS remaining,
        (cm.points * EXTRACT(EPOCH FROM sp.close - c.boundary)
@@ -494,17 +536,20 @@ SELECT sp.id, sp.name, sp.start, sp.close, sp.tz, cm.points AS committed,
        COALESCE(ch.removed, 0) AS removed,
        COALESCE(ch.reestimated, 0) AS reestimated
 FROM sprint sp
-CROSS JOIN committed cm
-LEFT JOIN calendar c ON true
-LEFT JOIN remaining r ON r.day = c.day
-LEFT JOIN change_by_day ch ON ch.day = c.day
-ORDER BY c.day
+JOIN committed cm ON cm.sprint_id = sp.id
+LEFT JOIN calendar c ON c.sprint_id = sp.id
+LEFT JOIN remaining r ON r.sprint_id = sp.id AND r.day = c.day
+LEFT JOIN change_by_day ch ON ch.sprint_id = sp.id AND ch.day = c.day
+ORDER BY sp.id, c.day
 """
-"""METRICS.md "Burndown": remaining points at the end of each local day, the ideal line and
-the day's added, removed and re-estimated points (decisions 7 and 9), for the items that ever
-joined the sprint. A re-estimate counts when the item was in the sprint once the points event
-itself had happened. Parameters: sprint_id, project_id (no row unless the sprint belongs to
-that project)."""
+"""METRICS.md "Burndown" of several sprints at once: remaining points at the end of each local
+day, the ideal line and the day's added, removed and re-estimated points (decisions 7 and 9),
+for the items that ever joined each sprint. A re-estimate counts when the item was in the
+sprint once the points event itself had happened. Parameters: sprint_ids, project_ids (a
+sprint gives no row unless it belongs to one of those projects), and ended_by (aligned with
+sprint_ids): NULL for every day, or an instant to keep only the latest day whose point was
+measured by then (its boundary at or before it), the one point risk signals need, at a
+fraction of the cost of replaying every day."""
 
 CYCLE_TIMES_SQL = """
 WITH project AS (
@@ -656,9 +701,9 @@ day, so a running sum gives the counts. Parameters: project_id, start, end (date
 
 DAILY_THROUGHPUT_SQL = """
 WITH project AS (
-    SELECT p.id, p.time_zone AS tz, (%(now)s AT TIME ZONE p.time_zone)::date AS today
-    FROM portfolio_project p
-    WHERE p.id = %(project_id)s
+    SELECT p.id, p.time_zone AS tz, (n.now AT TIME ZONE p.time_zone)::date AS today
+    FROM unnest(%(project_ids)s::bigint[], %(nows)s::timestamptz[]) AS n(id, now)
+    JOIN portfolio_project p ON p.id = n.id
 ),
 bounds AS (
     SELECT pr.id, pr.tz, pr.today,
@@ -672,33 +717,42 @@ bounds AS (
            )) AS first_day
     FROM project pr
 ),
-calendar AS (
-    SELECT b.first_day + offset_days AS day
-    FROM bounds b, generate_series(0, b.today - b.first_day - 1) AS offset_days
-),
 done AS (
-    SELECT (wi.done_at AT TIME ZONE b.tz)::date AS day, COUNT(*) AS items
-    FROM portfolio_workitem wi
-    JOIN bounds b ON b.id = wi.project_id
+    SELECT b.id AS project_id, (wi.done_at AT TIME ZONE b.tz)::date AS day, COUNT(*) AS items
+    FROM bounds b
+    JOIN portfolio_workitem wi ON wi.project_id = b.id
     WHERE wi.category = 'done'
       AND wi.done_at >= b.first_day::timestamp AT TIME ZONE b.tz
       AND wi.done_at < b.today::timestamp AT TIME ZONE b.tz
-    GROUP BY 1
+    GROUP BY 1, 2
+),
+open_scope AS (
+    SELECT wi.project_id, COUNT(*) AS items, SUM(COALESCE(wi.story_points, 0)) AS points
+    FROM portfolio_workitem wi
+    WHERE wi.project_id = ANY(%(project_ids)s::bigint[]) AND wi.category <> 'done'
+    GROUP BY wi.project_id
 )
-SELECT b.today, b.first_day,
+SELECT b.id, b.today, b.first_day,
        COALESCE(
-           (SELECT array_agg(COALESCE(done.items, 0) ORDER BY c.day)
-            FROM calendar c LEFT JOIN done ON done.day = c.day),
+           (SELECT array_agg(COALESCE(done.items, 0) ORDER BY offset_days)
+            FROM generate_series(0, b.today - b.first_day - 1) AS offset_days
+            LEFT JOIN done
+                ON done.project_id = b.id AND done.day = b.first_day + offset_days),
            ARRAY[]::bigint[]
-       ) AS counts
+       ) AS counts,
+       COALESCE(open_scope.items, 0) AS open_items,
+       COALESCE(open_scope.points, 0) AS open_points
 FROM bounds b
+LEFT JOIN open_scope ON open_scope.project_id = b.id
+ORDER BY b.id
 """
-"""METRICS.md "Forecasting" samples: items done per local day, zero days included, over the
-whole days before today: [max(today - history_days, day of the project's first work item),
-today). Today is left out because it is partial and would bias the sample low; days before
-the project had any work item are left out because they are not history (a project without
-work items has none). Parameters:
-project_id, now, history_days."""
+"""METRICS.md "Forecasting" samples of several projects, each at its own `now`: items done per
+local day, zero days included, over the whole days before today: [max(today - history_days,
+day of the project's first work item), today). Today is left out because it is partial and
+would bias the sample low; days before the project had any work item are left out because
+they are not history (a project without work items has none). Alongside, the open scope the
+forecasts are usually about: the items not done now and their points (empty as 0).
+Parameters: project_ids and nows (arrays of equal length), history_days."""
 
 EPIC_RANKING_SQL = """
 SELECT ROW_NUMBER() OVER (
@@ -724,21 +778,41 @@ Parameter: portfolio_id."""
 
 PORTFOLIO_FLOW_SQL = """
 WITH project AS (
-    SELECT p.id, p.time_zone AS tz,
-           date_trunc('week', %(now)s AT TIME ZONE p.time_zone)::date AS this_week
-    FROM portfolio_project p
-    WHERE p.id = ANY(%(project_ids)s)
+    SELECT p.id, p.time_zone AS tz, n.now,
+           date_trunc('week', n.now AT TIME ZONE p.time_zone)::date AS this_week
+    FROM unnest(%(project_ids)s::bigint[], %(nows)s::timestamptz[]) AS n(id, now)
+    JOIN portfolio_project p ON p.id = n.id
+),
+recent_done AS (
+    SELECT wi.project_id,
+           EXTRACT(EPOCH FROM wi.done_at - COALESCE(wi.started_at, wi.done_at))::float8 / 86400
+               AS cycle_days,
+           wi.done_at >= pr.now - %(cycle_days)s::integer * interval '24 hours'
+               AS in_cycle_window,
+           wi.done_at >= pr.now - %(trend_days)s::integer * interval '24 hours'
+               AS in_recent_window,
+           wi.done_at >= pr.now - 2 * %(trend_days)s::integer * interval '24 hours'
+               AND wi.done_at < pr.now - %(trend_days)s::integer * interval '24 hours'
+               AS in_previous_window
+    FROM portfolio_workitem wi
+    JOIN project pr ON pr.id = wi.project_id
+    WHERE wi.category = 'done' AND wi.done_at < pr.now
+      AND wi.done_at >= pr.now - GREATEST(%(cycle_days)s::integer, 2 * %(trend_days)s::integer)
+                                 * interval '24 hours'
 ),
 cycle AS (
-    SELECT wi.project_id, COUNT(*) AS items,
-           percentile_cont(0.85) WITHIN GROUP (
-               ORDER BY EXTRACT(EPOCH FROM wi.done_at - COALESCE(wi.started_at, wi.done_at))
-                   ::float8 / 86400
-           ) AS p85
-    FROM portfolio_workitem wi
-    WHERE wi.project_id = ANY(%(project_ids)s) AND wi.category = 'done'
-      AND wi.done_at >= %(cycle_since)s AND wi.done_at < %(now)s
-    GROUP BY wi.project_id
+    SELECT project_id,
+           COUNT(*) FILTER (WHERE in_cycle_window) AS items,
+           percentile_cont(0.85) WITHIN GROUP (ORDER BY cycle_days)
+               FILTER (WHERE in_cycle_window) AS p85,
+           COUNT(*) FILTER (WHERE in_recent_window) AS recent_items,
+           percentile_cont(0.85) WITHIN GROUP (ORDER BY cycle_days)
+               FILTER (WHERE in_recent_window) AS recent_p85,
+           COUNT(*) FILTER (WHERE in_previous_window) AS previous_items,
+           percentile_cont(0.85) WITHIN GROUP (ORDER BY cycle_days)
+               FILTER (WHERE in_previous_window) AS previous_p85
+    FROM recent_done
+    GROUP BY project_id
 ),
 week AS (
     SELECT pr.id AS project_id, week_start::date AS week_start
@@ -767,23 +841,53 @@ throughput AS (
     LEFT JOIN weekly ON weekly.project_id = w.project_id AND weekly.week_start = w.week_start
     GROUP BY w.project_id
 ),
-wip AS (
-    SELECT wi.project_id, COUNT(*) AS items
+wip_item AS (
+    SELECT wi.project_id, wi.key,
+           EXTRACT(EPOCH FROM pr.now - COALESCE(wi.started_at, wi.created_at))::float8 / 86400
+               AS age_days
     FROM portfolio_workitem wi
-    WHERE wi.project_id = ANY(%(project_ids)s) AND wi.category = 'in_progress'
-    GROUP BY wi.project_id
+    JOIN project pr ON pr.id = wi.project_id
+    WHERE wi.category = 'in_progress'
+),
+wip AS (
+    SELECT w.project_id, COUNT(*) AS items,
+           array_agg(w.key ORDER BY w.age_days DESC, w.key)
+               FILTER (WHERE w.age_days > cycle.p85) AS aging_keys,
+           array_agg(w.age_days ORDER BY w.age_days DESC, w.key)
+               FILTER (WHERE w.age_days > cycle.p85) AS aging_days
+    FROM wip_item w
+    LEFT JOIN cycle ON cycle.project_id = w.project_id
+    GROUP BY w.project_id
+),
+activity AS MATERIALIZED (  -- once per project: inlined, it ran once per joined row
+    SELECT pr.id AS project_id,
+           (SELECT MAX(wi.done_at) FROM portfolio_workitem wi
+            WHERE wi.project_id = pr.id AND wi.category = 'done' AND wi.done_at < pr.now)
+               AS last_done_at,
+           (SELECT MIN(wi.created_at) FROM portfolio_workitem wi WHERE wi.project_id = pr.id)
+               AS first_created_at
+    FROM project pr
 )
-SELECT pr.id, cycle.p85, COALESCE(cycle.items, 0) AS cycle_items,
-       throughput.weeks, throughput.counts, COALESCE(wip.items, 0) AS wip
+SELECT pr.id, pr.now, cycle.p85, COALESCE(cycle.items, 0) AS cycle_items,
+       cycle.recent_p85, COALESCE(cycle.recent_items, 0) AS recent_items,
+       cycle.previous_p85, COALESCE(cycle.previous_items, 0) AS previous_items,
+       throughput.weeks, throughput.counts, COALESCE(wip.items, 0) AS wip,
+       wip.aging_keys, wip.aging_days, activity.last_done_at, activity.first_created_at
 FROM project pr
 LEFT JOIN cycle ON cycle.project_id = pr.id
 LEFT JOIN throughput ON throughput.project_id = pr.id
 LEFT JOIN wip ON wip.project_id = pr.id
+LEFT JOIN activity ON activity.project_id = pr.id
 ORDER BY pr.id
 """
-"""The present-time part of the portfolio summary for many projects in one query (decision
-14): cycle time p85 of items done in [cycle_since, now), weekly throughput of the last `weeks`
-complete local ISO weeks, and WIP now. Parameters: project_ids, now, cycle_since, weeks."""
+"""The present-time figures of many projects in one query, each project at its own `now`
+(decision 14): cycle time p85 of items done in [now - cycle_days, now), and of the two
+trend windows [now - trend_days, now) and [now - 2 x trend_days, now - trend_days); weekly
+throughput of the last `weeks` complete local ISO weeks; WIP now, with the items in progress
+whose age exceeds that p85 (oldest first), aged as in WIP_AGING_SQL; the last done time before
+now and the first item's creation. Windows of days are 24-hour days back from now, as
+`now - timedelta(days=...)` in Python. Parameters: project_ids and nows (arrays of equal
+length), cycle_days, trend_days, weeks."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -828,6 +932,7 @@ def sprint_figures_unsafe(
             name=row["name"],
             state=row["state"],
             start=row["start"],
+            end=row["end"],
             close=row["close"],
             committed_items=row["committed_items"],
             committed_points=row["committed_points"],
@@ -844,33 +949,55 @@ def sprint_figures_unsafe(
     ]
 
 
+def burndowns_unsafe(
+    *,
+    sprint_ids: Sequence[int],
+    project_ids: Sequence[int],
+    ended_by: Mapping[int, dt.datetime] | None = None,
+) -> dict[int, Burndown]:
+    """The burndowns of the sprints that belong to one of the projects, by sprint id. With
+    `ended_by` (sprint id -> instant), each burndown keeps only its latest day measured by
+    that instant (no day if none has ended yet)."""
+    limits = [None if ended_by is None else ended_by[sprint_id] for sprint_id in sprint_ids]
+    rows = _fetch(
+        BURNDOWN_SQL,
+        {"sprint_ids": list(sprint_ids), "project_ids": list(project_ids), "ended_by": limits},
+    )
+    by_sprint: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_sprint.setdefault(row["id"], []).append(row)
+    return {
+        sprint_id: Burndown(
+            sprint_id=sprint_id,
+            project_id=rows[0]["project_id"],
+            name=rows[0]["name"],
+            state=rows[0]["state"],
+            start=rows[0]["start"],
+            end=rows[0]["end"],
+            close=rows[0]["close"],
+            time_zone=rows[0]["tz"],
+            committed=rows[0]["committed"],
+            days=tuple(
+                BurndownDay(
+                    day=row["day"],
+                    measured_before=row["measured_before"],
+                    remaining=row["remaining"],
+                    ideal=row["ideal"],
+                    added=row["added"],
+                    removed=row["removed"],
+                    reestimated=row["reestimated"],
+                )
+                for row in rows
+                if row["day"] is not None
+            ),
+        )
+        for sprint_id, rows in by_sprint.items()
+    }
+
+
 def burndown_unsafe(*, sprint_id: int, project_id: int) -> Burndown | None:
     """The sprint's burndown, or None if no such sprint belongs to the project."""
-    rows = _fetch(BURNDOWN_SQL, {"sprint_id": sprint_id, "project_id": project_id})
-    if not rows:
-        return None
-    first = rows[0]
-    return Burndown(
-        sprint_id=first["id"],
-        name=first["name"],
-        start=first["start"],
-        close=first["close"],
-        time_zone=first["tz"],
-        committed=first["committed"],
-        days=tuple(
-            BurndownDay(
-                day=row["day"],
-                measured_before=row["measured_before"],
-                remaining=row["remaining"],
-                ideal=row["ideal"],
-                added=row["added"],
-                removed=row["removed"],
-                reestimated=row["reestimated"],
-            )
-            for row in rows
-            if row["day"] is not None
-        ),
-    )
+    return burndowns_unsafe(sprint_ids=[sprint_id], project_ids=[project_id]).get(sprint_id)
 
 
 def cycle_times_unsafe(*, project_id: int, start: dt.date, end: dt.date) -> CycleTimeReport:
@@ -946,20 +1073,31 @@ def cumulative_flow_unsafe(*, project_id: int, start: dt.date, end: dt.date) -> 
     ]
 
 
+def daily_throughputs_unsafe(
+    *, nows: Mapping[int, dt.datetime], history_days: int
+) -> dict[int, DailyThroughput]:
+    """Forecast samples and open scope of each project (id -> its `now`), by project id."""
+    rows = _fetch(
+        DAILY_THROUGHPUT_SQL,
+        {"project_ids": list(nows), "nows": list(nows.values()), "history_days": history_days},
+    )
+    return {
+        row["id"]: DailyThroughput(
+            today=row["today"],
+            history_start=row["first_day"],
+            history_end=row["today"],
+            counts=tuple(int(count) for count in row["counts"]),
+            open_items=row["open_items"],
+            open_points=row["open_points"],
+        )
+        for row in rows
+    }
+
+
 def daily_throughput_unsafe(
     *, project_id: int, now: dt.datetime, history_days: int
 ) -> DailyThroughput:
-    rows = _fetch(
-        DAILY_THROUGHPUT_SQL,
-        {"project_id": project_id, "now": now, "history_days": history_days},
-    )
-    row = rows[0]
-    return DailyThroughput(
-        today=row["today"],
-        history_start=row["first_day"],
-        history_end=row["today"],
-        counts=tuple(int(count) for count in row["counts"]),
-    )
+    return daily_throughputs_unsafe(nows={project_id: now}, history_days=history_days)[project_id]
 
 
 def epic_ranking_unsafe(*, portfolio_id: int) -> list[EpicRank]:
@@ -987,30 +1125,44 @@ def epic_ranking_unsafe(*, portfolio_id: int) -> list[EpicRank]:
 
 def portfolio_flow_unsafe(
     *,
-    project_ids: Sequence[int],
-    now: dt.datetime,
+    nows: Mapping[int, dt.datetime],
     cycle_days: int,
     weeks: int,
+    trend_days: int = 30,
 ) -> dict[int, ProjectFlow]:
+    """Present-time flow figures of each project (id -> its `now`), by project id."""
     rows = _fetch(
         PORTFOLIO_FLOW_SQL,
         {
-            "project_ids": list(project_ids),
-            "now": now,
-            "cycle_since": now - dt.timedelta(days=cycle_days),
+            "project_ids": list(nows),
+            "nows": list(nows.values()),
+            "cycle_days": cycle_days,
+            "trend_days": trend_days,
             "weeks": weeks,
         },
     )
     return {
         row["id"]: ProjectFlow(
             project_id=row["id"],
+            now=row["now"],
             cycle_time_p85=row["p85"],
             cycle_time_items=row["cycle_items"],
+            recent_cycle_time_p85=row["recent_p85"],
+            recent_cycle_time_items=row["recent_items"],
+            previous_cycle_time_p85=row["previous_p85"],
+            previous_cycle_time_items=row["previous_items"],
+            trend_days=trend_days,
             throughput_weeks=tuple(
                 WeekThroughput(week_start=week, count=count)
                 for week, count in zip(row["weeks"] or [], row["counts"] or [], strict=True)
             ),
             wip=row["wip"],
+            aging=tuple(
+                AgedItem(key=key, age_days=age)
+                for key, age in zip(row["aging_keys"] or [], row["aging_days"] or [], strict=True)
+            ),
+            last_done_at=row["last_done_at"],
+            first_created_at=row["first_created_at"],
         )
         for row in rows
     }

@@ -29,12 +29,23 @@ Decisions where METRICS.md is silent:
    inclusive: (until - today) days.
 6. Draws are made in blocks of 128 days for all trials at once until every trial has finished
    (or the 3,650-day horizon), which bounds memory at 10,000 x 128 draws per block.
+7. A simulation is a pure function of its inputs (the daily counts, the remaining items or
+   the days simulated, the seed, the trials), so its percentiles may be memoized in a cache
+   under a digest of exactly those inputs (`cache=`): the same inputs give the same answer
+   with or without it. The portfolio dashboard simulates every project on each view, and
+   10,000 trials cost tens of milliseconds each; the answers only change when a day passes
+   or an item is done. A cache that fails is logged and bypassed, never an error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -47,6 +58,18 @@ MIN_HISTORY_DAYS = 10
 MAX_FORECAST_DAYS = 3_650
 BLOCK_DAYS = 128
 PERCENTILES = (50, 85, 95)
+SIMULATION_VERSION = 1  # part of the cache key: bump when the simulation's answers change
+CACHE_SECONDS = 24 * 3600
+
+logger = logging.getLogger(__name__)
+
+
+class SimulationCache(Protocol):
+    """What memoizing needs of a cache (Django's caches satisfy it)."""
+
+    def get(self, key: str, default: object = None) -> object: ...
+
+    def set(self, key: str, value: object, timeout: int | None = ...) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +135,33 @@ def _unavailable_reason(history: DailyThroughput) -> str:
     return ""
 
 
+def _memoized(
+    cache: SimulationCache | None,
+    inputs: Sequence[object],
+    simulate: Callable[[], tuple[int, int, int]],
+) -> tuple[int, int, int]:
+    """The three percentile figures of a simulation, from `cache` when it holds the answer
+    for exactly these inputs (decision 7)."""
+    if cache is None:
+        return simulate()
+    digest = hashlib.sha256(json.dumps([SIMULATION_VERSION, *inputs]).encode()).hexdigest()
+    key = f"metrics:forecast:{digest}"
+    try:
+        cached = cache.get(key)
+    except Exception:
+        logger.warning("Forecast cache unavailable; simulating without it.", exc_info=True)
+        return simulate()
+    if isinstance(cached, str):
+        first, second, third = (int(part) for part in cached.split(","))
+        return first, second, third
+    figures = simulate()
+    try:
+        cache.set(key, ",".join(str(figure) for figure in figures), CACHE_SECONDS)
+    except Exception:
+        logger.warning("Forecast cache unavailable; the answer is not kept.", exc_info=True)
+    return figures
+
+
 def days_to_finish(
     samples: np.ndarray, *, remaining: int, trials: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -146,7 +196,12 @@ def completions_by(
 
 
 def forecast_when(
-    history: DailyThroughput, *, remaining: int, seed: int, trials: int = DEFAULT_TRIALS
+    history: DailyThroughput,
+    *,
+    remaining: int,
+    seed: int,
+    trials: int = DEFAULT_TRIALS,
+    cache: SimulationCache | None = None,
 ) -> WhenForecast:
     """METRICS.md "When": the dates by which 50%, 85% and 95% of trials finished."""
     if remaining < 0:
@@ -166,10 +221,16 @@ def forecast_when(
     reason = _unavailable_reason(history)
     if reason:
         return WhenForecast(available=False, reason=reason, **basis)
-    rng = np.random.default_rng(seed)
-    samples = np.asarray(history.counts, dtype=np.int64)
-    ordered = np.sort(days_to_finish(samples, remaining=remaining, trials=trials, rng=rng))
-    days = {percent: int(ordered[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES}
+
+    def simulate() -> tuple[int, int, int]:
+        rng = np.random.default_rng(seed)
+        samples = np.asarray(history.counts, dtype=np.int64)
+        ordered = np.sort(days_to_finish(samples, remaining=remaining, trials=trials, rng=rng))
+        p50, p85, p95 = (int(ordered[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES)
+        return p50, p85, p95
+
+    figures = _memoized(cache, ["when", list(history.counts), remaining, seed, trials], simulate)
+    days = dict(zip(PERCENTILES, figures, strict=True))
     if days[95] > MAX_FORECAST_DAYS:
         return WhenForecast(
             available=False,
@@ -193,7 +254,12 @@ def forecast_when(
 
 
 def forecast_how_many(
-    history: DailyThroughput, *, until: dt.date, seed: int, trials: int = DEFAULT_TRIALS
+    history: DailyThroughput,
+    *,
+    until: dt.date,
+    seed: int,
+    trials: int = DEFAULT_TRIALS,
+    cache: SimulationCache | None = None,
 ) -> HowManyForecast:
     """METRICS.md "How many by date": the counts at least 50%, 85% and 95% of trials reached."""
     if trials < 1:
@@ -215,10 +281,16 @@ def forecast_how_many(
         reason = f"The date {until} is not after today ({history.today})."
     if reason:
         return HowManyForecast(available=False, reason=reason, **basis)
-    rng = np.random.default_rng(seed)
-    samples = np.asarray(history.counts, dtype=np.int64)
-    from_top = np.sort(completions_by(samples, days=days, trials=trials, rng=rng))[::-1]
-    counts = {percent: int(from_top[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES}
+
+    def simulate() -> tuple[int, int, int]:
+        rng = np.random.default_rng(seed)
+        samples = np.asarray(history.counts, dtype=np.int64)
+        from_top = np.sort(completions_by(samples, days=days, trials=trials, rng=rng))[::-1]
+        p50, p85, p95 = (int(from_top[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES)
+        return p50, p85, p95
+
+    figures = _memoized(cache, ["how_many", list(history.counts), days, seed, trials], simulate)
+    counts = dict(zip(PERCENTILES, figures, strict=True))
     return HowManyForecast(
         available=True, reason="", **basis, p50=counts[50], p85=counts[85], p95=counts[95]
     )

@@ -8,8 +8,16 @@ fixed number of queries: one permission query (two for a portfolio), then one SQ
 figure, whatever the amount of history or the number of projects.
 
 Instants are aware datetimes; `now` defaults to the present here, at the edge, and is passed
-down explicitly so every figure is reproducible at a fixed `now`. Periods are local calendar
-dates of the project, [start, end) (see metrics.flow, decision 10).
+down explicitly so every figure is reproducible at a fixed `now`. A project's figures that
+depend on "now" are measured at `project.metrics_now(now)`: the snapshot instant of an
+imported snapshot, else `now` itself (so passing a project's metrics now again changes
+nothing). Periods are local calendar dates of the project, [start, end) (see metrics.flow,
+decision 10).
+
+Health and risk signals (`metrics.health`, `metrics.risks`) are pure rules over a
+`ProjectSnapshot` (`metrics.snapshots`); the selectors here only resolve what the user may
+see and build the snapshots in batched queries, so the portfolio dashboard costs the same
+number of queries for 2 projects as for 200.
 """
 
 from __future__ import annotations
@@ -19,10 +27,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.cache import cache
 from django.http import Http404
 from django.utils import timezone
 
-from metrics import flow, forecasting
+from metrics import flow, forecasting, snapshots
 from metrics.flow import (
     Burndown,
     CycleTimeReport,
@@ -33,6 +42,15 @@ from metrics.flow import (
     WipAging,
 )
 from metrics.forecasting import HowManyForecast, WhenForecast
+from metrics.health import ProjectHealth, evaluate_health
+from metrics.risks import RiskSignal, evaluate_risks
+from metrics.snapshots import (
+    SUMMARY_CYCLE_DAYS,
+    SUMMARY_THROUGHPUT_WEEKS,
+    SUMMARY_VELOCITY_SPRINTS,
+    ProjectFlowSummary,
+    ProjectSnapshot,
+)
 from portfolio.models import Portfolio, Project, Sprint
 from portfolio.permissions import visible_portfolios, visible_projects
 
@@ -43,8 +61,15 @@ __all__ = [
     "CycleTimeReport",
     "EpicRank",
     "FlowDay",
+    "HealthCounts",
     "HowManyForecast",
+    "PortfolioDashboard",
+    "PortfolioTotals",
+    "ProjectDashboardRow",
     "ProjectFlowSummary",
+    "ProjectHealth",
+    "ProjectSnapshot",
+    "RiskSignal",
     "SprintFigures",
     "WeekThroughput",
     "WhenForecast",
@@ -54,35 +79,94 @@ __all__ = [
     "epic_ranking",
     "forecast_how_many",
     "forecast_when",
+    "portfolio_dashboard",
     "portfolio_flow_summary",
+    "project_health",
+    "project_risks",
+    "project_snapshot",
     "sprint_burndown",
+    "sprint_get",
     "sprint_summaries",
     "throughput",
     "wip_aging",
 ]
 
 ROLLING_VELOCITY_SPRINTS = 3
-SUMMARY_VELOCITY_SPRINTS = 6
-SUMMARY_CYCLE_DAYS = 90
-SUMMARY_THROUGHPUT_WEEKS = 8
 REPORTED_SPRINT_STATES = (Sprint.State.ACTIVE.value, Sprint.State.CLOSED.value)
+# What the summary queries need of a project row: metrics_now, the local day, the target.
+PROJECT_ROW_FIELDS = ("pk", "key", "name", "target_date", "time_zone", "data_as_of")
 
 
 @dataclass(frozen=True, slots=True)
-class ProjectFlowSummary:
-    """One project's row of the portfolio dashboard."""
+class ProjectDashboardRow:
+    """One project's row of the portfolio dashboard, at the project's metrics now (`as_of`).
+
+    `closed_sprints` are the last closed sprints, oldest first (their completed points are
+    `velocities`, for a sparkline); `forecast` is the "when" of the open items with the
+    default seed, the one health compares with `target_date`."""
 
     project_id: int
     key: str
     name: str
-    last_closed_sprint: str | None
+    as_of: dt.datetime
+    health: ProjectHealth
+    closed_sprints: tuple[SprintFigures, ...]
     last_say_do: float | None
-    velocities: tuple[Decimal, ...]
-    say_do_history: tuple[float | None, ...]
     cycle_time_p85: float | None
-    cycle_time_items: int
     throughput_weeks: tuple[WeekThroughput, ...]
+    forecast: WhenForecast
+    target_date: dt.date | None
+    open_items: int
+    open_points: Decimal
     wip: int
+    risks: tuple[RiskSignal, ...]
+
+    @property
+    def velocities(self) -> tuple[Decimal, ...]:
+        return tuple(sprint.completed_points for sprint in self.closed_sprints)
+
+    @property
+    def velocity_sprints(self) -> tuple[str, ...]:
+        return tuple(sprint.name for sprint in self.closed_sprints)
+
+    @property
+    def risk_count(self) -> int:
+        return len(self.risks)
+
+    @property
+    def throughput_total(self) -> int:
+        return sum(week.count for week in self.throughput_weeks)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCounts:
+    green: int
+    amber: int
+    red: int
+    grey: int
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioTotals:
+    """Sums over the rows: `throughput` adds up each project's last complete weeks."""
+
+    projects: int
+    open_items: int
+    open_points: Decimal
+    throughput: int
+    throughput_weeks: int
+    risks: int
+    health: HealthCounts
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioDashboard:
+    portfolio_id: int
+    slug: str
+    name: str
+    now: dt.datetime
+    rows: tuple[ProjectDashboardRow, ...]
+    totals: PortfolioTotals
 
 
 def _visible_project_id(user: AnyUser, project: Project) -> int:
@@ -99,6 +183,18 @@ def _visible_portfolio_id(user: AnyUser, portfolio: Portfolio) -> int:
     if not visible_portfolios(user).filter(pk=portfolio.pk).exists():
         raise Http404("No such portfolio.")
     return portfolio.pk
+
+
+def _visible_portfolio_projects(user: AnyUser, portfolio: Portfolio) -> list[Project]:
+    """The portfolio's projects the user may see, by key: Http404 for an invisible
+    portfolio (one query), then the projects (one query)."""
+    portfolio_id = _visible_portfolio_id(user, portfolio)
+    return list(
+        visible_projects(user)
+        .filter(portfolio_id=portfolio_id)
+        .order_by("key")
+        .only(*PROJECT_ROW_FIELDS)
+    )
 
 
 def _aware_now(now: dt.datetime | None) -> dt.datetime:
@@ -175,7 +271,7 @@ def wip_aging(
     done in the `history_days` days before now."""
     project_id = _visible_project_id(user, project)
     return flow.wip_aging_unsafe(
-        project_id=project_id, now=_aware_now(now), history_days=history_days
+        project_id=project_id, now=project.metrics_now(_aware_now(now)), history_days=history_days
     )
 
 
@@ -192,17 +288,23 @@ def forecast_when(
     *,
     user: AnyUser,
     project: Project,
-    remaining: int,
+    remaining: int | None = None,
     seed: int = forecasting.DEFAULT_SEED,
     now: dt.datetime | None = None,
     history_days: int = forecasting.DEFAULT_HISTORY_DAYS,
     trials: int = forecasting.DEFAULT_TRIALS,
 ) -> WhenForecast:
+    """When `remaining` items will be done; without `remaining`, the project's open items
+    (counted in the same query as the samples, so it is the forecast health uses)."""
     project_id = _visible_project_id(user, project)
     history = flow.daily_throughput_unsafe(
-        project_id=project_id, now=_aware_now(now), history_days=history_days
+        project_id=project_id, now=project.metrics_now(_aware_now(now)), history_days=history_days
     )
-    return forecasting.forecast_when(history, remaining=remaining, seed=seed, trials=trials)
+    if remaining is None:
+        remaining = history.open_items
+    return forecasting.forecast_when(
+        history, remaining=remaining, seed=seed, trials=trials, cache=cache
+    )
 
 
 def forecast_how_many(
@@ -217,9 +319,11 @@ def forecast_how_many(
 ) -> HowManyForecast:
     project_id = _visible_project_id(user, project)
     history = flow.daily_throughput_unsafe(
-        project_id=project_id, now=_aware_now(now), history_days=history_days
+        project_id=project_id, now=project.metrics_now(_aware_now(now)), history_days=history_days
     )
-    return forecasting.forecast_how_many(history, until=until, seed=seed, trials=trials)
+    return forecasting.forecast_how_many(
+        history, until=until, seed=seed, trials=trials, cache=cache
+    )
 
 
 def epic_ranking(*, user: AnyUser, portfolio: Portfolio) -> list[EpicRank]:
@@ -236,46 +340,112 @@ def portfolio_flow_summary(
     cycle_days: int = SUMMARY_CYCLE_DAYS,
     throughput_weeks: int = SUMMARY_THROUGHPUT_WEEKS,
 ) -> list[ProjectFlowSummary]:
-    """One row per project of the portfolio the user may see, by key, in four queries
-    whatever the number of projects: portfolio access, visible projects, the sprint figures
-    of every project's last closed sprints, and the flow figures of every project."""
+    """One row per project of the portfolio the user may see, by key, each at its metrics
+    now, in four queries whatever the number of projects: portfolio access, visible
+    projects, the sprint figures of every project's latest sprints, and the flow figures of
+    every project."""
+    projects = _visible_portfolio_projects(user, portfolio)
+    return snapshots.flow_summaries_unsafe(
+        projects=projects,
+        now=_aware_now(now),
+        velocity_sprints=velocity_sprints,
+        cycle_days=cycle_days,
+        throughput_weeks=throughput_weeks,
+    )
+
+
+def _dashboard_row(snapshot: ProjectSnapshot) -> ProjectDashboardRow:
+    summary = snapshot.summary
+    return ProjectDashboardRow(
+        project_id=summary.project_id,
+        key=summary.key,
+        name=summary.name,
+        as_of=summary.now,
+        health=evaluate_health(snapshot),
+        closed_sprints=summary.closed_sprints,
+        last_say_do=summary.last_say_do,
+        cycle_time_p85=summary.cycle_time_p85,
+        throughput_weeks=summary.throughput_weeks,
+        forecast=snapshot.forecast,
+        target_date=summary.target_date,
+        open_items=snapshot.open_items,
+        open_points=snapshot.open_points,
+        wip=summary.wip,
+        risks=evaluate_risks(snapshot),
+    )
+
+
+def portfolio_dashboard(
+    *, user: AnyUser, portfolio: Portfolio, now: dt.datetime | None = None
+) -> PortfolioDashboard:
+    """The portfolio dashboard: `portfolio_flow_summary` plus, per project, the forecast of
+    its open items, its health and its risk signals, and the portfolio totals. Six queries
+    whatever the number of projects (the summary's four, the forecast samples with the open
+    scope, the latest ended burndown day of the active sprints), then NumPy (memoized by its
+    inputs) and the rules in memory."""
     now = _aware_now(now)
-    portfolio_id = _visible_portfolio_id(user, portfolio)
-    projects = list(
-        visible_projects(user)
-        .filter(portfolio_id=portfolio_id)
-        .order_by("key")
-        .values_list("pk", "key", "name")
+    summaries = portfolio_flow_summary(user=user, portfolio=portfolio, now=now)
+    rows = tuple(
+        _dashboard_row(snapshot)
+        for snapshot in snapshots.project_snapshots_unsafe(summaries=summaries)
     )
-    project_ids = [pk for pk, _key, _name in projects]
-    sprints_by_project: dict[int, list[SprintFigures]] = {pk: [] for pk in project_ids}
-    for figures in flow.sprint_figures_unsafe(
-        project_ids=project_ids,
-        states=[Sprint.State.CLOSED.value],
-        per_project=velocity_sprints,
-    ):
-        sprints_by_project[figures.project_id].append(figures)
-    flows = flow.portfolio_flow_unsafe(
-        project_ids=project_ids, now=now, cycle_days=cycle_days, weeks=throughput_weeks
+    statuses = [row.health.status for row in rows]
+    totals = PortfolioTotals(
+        projects=len(rows),
+        open_items=sum(row.open_items for row in rows),
+        open_points=sum((row.open_points for row in rows), Decimal(0)),
+        throughput=sum(row.throughput_total for row in rows),
+        throughput_weeks=SUMMARY_THROUGHPUT_WEEKS,
+        risks=sum(row.risk_count for row in rows),
+        health=HealthCounts(
+            green=statuses.count("green"),
+            amber=statuses.count("amber"),
+            red=statuses.count("red"),
+            grey=statuses.count("grey"),
+        ),
     )
-    rows = []
-    for pk, key, name in projects:
-        sprints = sprints_by_project[pk]
-        last = sprints[-1] if sprints else None
-        project_flow = flows[pk]
-        rows.append(
-            ProjectFlowSummary(
-                project_id=pk,
-                key=key,
-                name=name,
-                last_closed_sprint=last.name if last else None,
-                last_say_do=last.say_do if last else None,
-                velocities=tuple(sprint.completed_points for sprint in sprints),
-                say_do_history=tuple(sprint.say_do for sprint in sprints),
-                cycle_time_p85=project_flow.cycle_time_p85,
-                cycle_time_items=project_flow.cycle_time_items,
-                throughput_weeks=project_flow.throughput_weeks,
-                wip=project_flow.wip,
-            )
+    return PortfolioDashboard(
+        portfolio_id=portfolio.pk,
+        slug=portfolio.slug,
+        name=portfolio.name,
+        now=now,
+        rows=rows,
+        totals=totals,
+    )
+
+
+def project_snapshot(
+    *, user: AnyUser, project: Project, now: dt.datetime | None = None
+) -> ProjectSnapshot:
+    """The frozen snapshot health and risks read, for one project: five queries (access,
+    then the same batched queries as the portfolio dashboard, with one project), so its
+    figures equal the project's row on the dashboard."""
+    _visible_project_id(user, project)
+    (summary,) = snapshots.flow_summaries_unsafe(projects=[project], now=_aware_now(now))
+    (snapshot,) = snapshots.project_snapshots_unsafe(summaries=[summary])
+    return snapshot
+
+
+def project_health(
+    *, user: AnyUser, project: Project, now: dt.datetime | None = None
+) -> ProjectHealth:
+    """The project's RAG status with its reasons (METRICS.md "Health (RAG)")."""
+    return evaluate_health(project_snapshot(user=user, project=project, now=now))
+
+
+def project_risks(
+    *, user: AnyUser, project: Project, now: dt.datetime | None = None
+) -> list[RiskSignal]:
+    """The project's flow risk signals, highest severity first."""
+    return list(evaluate_risks(project_snapshot(user=user, project=project, now=now)))
+
+
+def sprint_get(*, user: AnyUser, sprint_id: int) -> Sprint:
+    """A sprint of a project the user may see; Http404 for missing and forbidden alike
+    (portfolio.selectors lists sprints per project but looks none up by id)."""
+    try:
+        return Sprint.objects.select_related("project").get(
+            pk=sprint_id, project__in=visible_projects(user)
         )
-    return rows
+    except Sprint.DoesNotExist:
+        raise Http404("No such sprint.") from None

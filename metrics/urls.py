@@ -1,6 +1,24 @@
-"""Dashboard pages, chart regions and CSV downloads of the flow metrics."""
+"""CSV downloads of the dashboards' charts: `metrics:<chart>-csv`, one per chart."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from metrics import views
+from metrics.dashboards import CSV_CHARTS
 
 app_name = "metrics"
-urlpatterns: list = []
+urlpatterns = [
+    path(
+        "portfolios/<slug:slug>/projects.csv",
+        views.portfolio_projects_csv,
+        name="portfolio-csv",
+    ),
+    *(
+        path(
+            f"projects/<str:key>/charts/{chart}.csv",
+            views.project_chart_csv,
+            {"chart": chart},
+            name=f"{chart}-csv",
+        )
+        for chart in CSV_CHARTS
+    ),
+]
