@@ -1,21 +1,31 @@
-"""Writes of the governance app: the decision log (audit) and role grants.
+"""Writes of the governance app, the one module other apps call: the decision log (audit),
+role grants, policies, recommendations and approvals.
 
 Every service checks the actor's right first, changes state in one transaction and writes its
 decision-log entry inside that same transaction, so an action and its record stand or fall
-together.
+together. The decision log itself lives in governance.decision_log, policies in
+governance.policies, recommendations in governance.recommendations; they are re-exported here.
 """
 
 from __future__ import annotations
-
-from decimal import Decimal
-from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
-from governance.models import DecisionKind, DecisionLog, RoleAssignment
+from governance.decision_log import decision_record
+from governance.models import DecisionKind, RoleAssignment
+from governance.policies import PolicyConflict, policy_create, policy_update, provider_allowed
+from governance.recommendations import (
+    RecommendationConflict,
+    recommendation_approve,
+    recommendation_decide,
+    recommendation_expire_due,
+    recommendation_propose,
+    recommendation_reject,
+    recommendation_request_changes,
+)
 from governance.roles import GROUP_NAMES, PORTFOLIO_ROLE_PERMISSIONS, PROJECT_ROLE_PERMISSIONS
 from portfolio.models import Portfolio, Project
 from portfolio.permissions import (
@@ -25,37 +35,22 @@ from portfolio.permissions import (
     has_project_permission,
 )
 
-
-def decision_record(
-    *,
-    kind: DecisionKind,
-    actor: AbstractBaseUser | None,
-    summary: str,
-    subject: str,
-    portfolio: Portfolio | None,
-    actor_label: str | None = None,
-    rationale: str = "",
-    inputs: dict[str, Any] | None = None,
-    outputs: dict[str, Any] | None = None,
-    confidence: Decimal | None = None,
-    policy_verdicts: list[dict[str, Any]] | None = None,
-) -> DecisionLog:
-    """Append one entry to the decision log. Call it inside the transaction of the change."""
-    if actor_label is None:
-        actor_label = actor.get_username() if actor is not None else "system"
-    return DecisionLog.objects.create(
-        portfolio=portfolio,
-        kind=kind,
-        actor=actor,
-        actor_label=actor_label,
-        subject=subject,
-        summary=summary[:500],
-        rationale=rationale,
-        inputs=inputs or {},
-        outputs=outputs or {},
-        confidence=confidence,
-        policy_verdicts=policy_verdicts or [],
-    )
+__all__ = [
+    "PolicyConflict",
+    "RecommendationConflict",
+    "decision_record",
+    "policy_create",
+    "policy_update",
+    "provider_allowed",
+    "recommendation_approve",
+    "recommendation_decide",
+    "recommendation_expire_due",
+    "recommendation_propose",
+    "recommendation_reject",
+    "recommendation_request_changes",
+    "role_grant",
+    "role_revoke",
+]
 
 
 def _check_can_manage(

@@ -38,6 +38,10 @@ app.conf.update(
             "task": "pmo.tasks.system_heartbeat_task",
             "schedule": 60.0,
         },
+        "recommendation-expiry": {
+            "task": "governance.tasks.recommendation_expire_due_task",
+            "schedule": 60.0 * 60,
+        },
     },
 )
 app.autodiscover_tasks()

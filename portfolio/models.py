@@ -372,3 +372,66 @@ class WorkItemEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.work_item_id} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class HistoryImportJob(models.Model):
+    """One upload of history files, imported in the background by a Celery worker.
+
+    The files are kept in the row (`files`: file name -> text, small CSVs; this deployment has
+    no media storage), so the worker needs only the job id. Live progress goes to the cache
+    while the import's single transaction runs (a progress row written inside it would stay
+    invisible until the commit); `stage` and `progress_*` hold the last progress once the job
+    has finished. `report` and `errors` are JSON as the page shows them.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    portfolio_name = models.CharField(max_length=120)
+    portfolio = models.ForeignKey(
+        Portfolio,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The portfolio imported into, once the import has succeeded.",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="history_import_jobs",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    files = models.JSONField(default=dict, help_text="File name -> the uploaded text.")
+    file_sizes = models.JSONField(default=dict, help_text="File name -> size in bytes.")
+    stage = models.CharField(max_length=120, blank=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(null=True, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True, help_text='"file:line: reason" each.')
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["requested_by", "-created_at"], name="import_job_requester"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} into {self.portfolio_name} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @staticmethod
+    def progress_cache_key(job_id: int) -> str:
+        """Cache key of a running job's live progress."""
+        return f"history-import-job:{job_id}:progress"

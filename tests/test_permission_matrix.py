@@ -74,6 +74,11 @@ READ_MATRIX: dict[tuple[str, str | None], tuple[int | str, ...]] = {
     ("governance:project-members", "sibling"):   (LOGIN, 200, 404, 200, 200, 404),
     ("governance:project-members", "foreign"):   (LOGIN, 404, 404, 404, 404, 200),
     ("pmo:system-status", None):                 (LOGIN, 200, 200, 200, 200, 200),
+    # History upload: the form only for who may import somewhere (a PMO leader: change right
+    # on a portfolio); the job list shows each user their own jobs (tests/portfolio/
+    # test_import_upload.py covers one job's page: its requester and superusers only).
+    ("imports:job-create", None):                (LOGIN, 404, 404, 200, 404, 200),
+    ("imports:job-list", None):                  (LOGIN, 200, 200, 200, 200, 200),
 }
 # fmt: on
 

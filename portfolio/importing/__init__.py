@@ -1,8 +1,10 @@
 """History import: projects, sprints, work items and their history from CSV files.
 
-The write path is `portfolio.services.history_import` (the `import_history` command and any
-upload form call it); this package reads the files (`csv_reader`), derives each item's
-history (`history`) and writes it (`store`). Metric definitions: METRICS.md.
+The write path is `portfolio.services.history_import`: the `import_history` command calls it,
+and so does the upload form (/imports/new/), through a HistoryImportJob that a Celery worker
+runs (`history_import_job_create`, `history_import_job_run`). This package reads the files
+(`csv_reader`), derives each item's history (`history`) and writes it (`store`). Metric
+definitions: METRICS.md.
 
 Files
 =====
@@ -19,8 +21,9 @@ other files ignored) or the files themselves (any other file name is an error).
 projects.csv (required)
     `project` (required) key, 2-10 capital letters or digits, unique; `name` (required, at
     most 120 characters, unique in the portfolio); `timezone` (IANA name, empty = UTC);
-    `data_as_of` (the snapshot instant; empty = historical, fully closed data). `portfolio`
-    and `tracker` are ignored: every project goes into the portfolio the import names.
+    `data_as_of` (the snapshot instant; empty = historical, fully closed data, see "Snapshot
+    instant" below). `portfolio` and `tracker` are ignored: every project goes into the
+    portfolio the import names.
 sprints.csv (optional: without it, no sprints)
     `sprint_id` (required) unique in its project, stored as Sprint.external_id; `project`
     (required) a key of projects.csv; `name` (required, unique in its project); `start`,
@@ -92,13 +95,28 @@ Gaps in the data, and what is done about them (each reported as a warning with i
   the item is known to be done (METRICS: a done item has a done time); without data_as_of,
   an error.
 
+Snapshot instant
+================
+
+Project.data_as_of is the instant at which metrics that depend on "now" (WIP age, forecasts,
+recent throughput) are evaluated. It is the `data_as_of` cell when given. An empty cell means
+historical, fully closed data: the project's data_as_of is then the latest instant that the
+files' rows of that project record (its items' created times, the times of the events the
+import writes for them, a done item's resolved time among them, and its sprints' start, end
+and complete_date), so that dashboards show a historical project as at the end of its
+history, not as at today with every item long stale. A project the files give no item and no
+sprint gets an empty data_as_of (metrics then use the real now). The rules above that read
+data_as_of (sprint states, dates of items without `created` or `resolved`) still read an
+empty cell as "no snapshot".
+
 Idempotence
 ===========
 
 Projects are matched by key, sprints by (project, sprint_id), items by key; a row is updated
-only when a value differs (items and projects then get version + 1), and an item's events
-are left alone when they equal the derived history, else replaced as a whole (events written
-since by the application for that item included: the files are the source of truth for the
-items they list). Rows the files do not mention are never touched or deleted. A second
-import of the same files therefore reports "0 created, N unchanged" everywhere.
+only when a value differs (items and projects then get version + 1; a derived data_as_of
+counts as a value), and an item's events are left alone when they equal the derived history,
+else replaced as a whole (events written since by the application for that item included:
+the files are the source of truth for the items they list). Rows the files do not mention
+are never touched or deleted. A second import of the same files therefore reports "0
+created, N unchanged" everywhere.
 """

@@ -11,7 +11,7 @@ so a second import of the same files changes no row (and no id).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,25 +111,53 @@ def _plan_projects(data: ImportData, portfolio: Portfolio, report: ImportReport)
         plan.statuses[row.key] = StatusMap(project.status_categories)
         plan.as_of[row.key] = row.data_as_of
     extend_status_maps(data, plan.statuses)
+    return plan
+
+
+def _latest_instants(data: ImportData, plans: Sequence[ItemPlan]) -> dict[str, dt.datetime | None]:
+    """Per project key, the latest instant the imported rows record: item creation, every
+    event of the planned history (a done item's resolved time among them), sprint start, end
+    and completion. None for a project the files give no item or sprint."""
+    latest: dict[str, dt.datetime | None] = {row.key: None for row in data.projects}
+
+    def seen(key: str, *instants: dt.datetime | None) -> None:
+        known = [instant for instant in (latest.get(key), *instants) if instant is not None]
+        latest[key] = max(known) if known else None
+
+    for sprint in data.sprints:
+        seen(sprint.project, sprint.start, sprint.end, sprint.completed_at)
+    for plan in plans:
+        seen(plan.row.project, plan.created_at, *(event.at for event in plan.events))
+    return latest
+
+
+def _settle_projects(
+    data: ImportData, projects: _Projects, plans: Sequence[ItemPlan], report: ImportReport
+) -> None:
+    """Each project's final columns, once every item is planned (planning may still extend a
+    status mapping): new projects take them, existing ones that differ go to `changed`.
+
+    data_as_of is the file's value; an empty cell (historical, fully closed data) becomes the
+    latest instant of the project's imported rows, so that metrics depending on "now" are
+    evaluated at the end of the history instead of today. Derivations (sprint states, dates of
+    items without `created` or `resolved`) still read the empty cell as "no snapshot"."""
+    latest = _latest_instants(data, plans)
     for row in data.projects:
-        project = plan.by_key.get(row.key)
+        project = projects.by_key.get(row.key)
         if project is None:
             continue
-        statuses = plan.statuses[row.key]
+        statuses = projects.statuses[row.key]
         if statuses.added:
             report.unknown_statuses[row.key] = statuses.added
-        wanted = (row.name, row.time_zone, statuses.mapping)
+        as_of = row.data_as_of if row.data_as_of is not None else latest[row.key]
+        wanted = (row.name, row.time_zone, statuses.mapping, as_of)
+        current = (project.name, project.time_zone, project.status_categories, project.data_as_of)
         if project.pk is None:
-            project.status_categories = statuses.mapping
-        elif wanted != (
-            project.name,
-            project.time_zone,
-            project.status_categories,
-        ):
-            project.name, project.time_zone, project.status_categories = wanted
+            project.status_categories, project.data_as_of = statuses.mapping, as_of
+        elif wanted != current:
+            project.name, project.time_zone, project.status_categories, project.data_as_of = wanted
             project.version += 1
-            plan.changed.append(project)
-    return plan
+            projects.changed.append(project)
 
 
 def _sprint_state(row: SprintRow, as_of: dt.datetime | None) -> str:
@@ -243,7 +271,7 @@ def _write_projects_and_sprints(
 ) -> None:
     Project.objects.bulk_create(projects.new)
     Project.objects.bulk_update(
-        projects.changed, ["name", "time_zone", "status_categories", "version"]
+        projects.changed, ["name", "time_zone", "status_categories", "data_as_of", "version"]
     )
     report.projects.created, report.projects.updated = len(projects.new), len(projects.changed)
     report.projects.unchanged = len(projects.by_key) - len(projects.new) - len(projects.changed)
@@ -256,12 +284,27 @@ def _write_projects_and_sprints(
     report.sprints.unchanged = len(sprints) - len(new_sprints) - len(changed_sprints)
 
 
+def _in_batches(
+    rows: Sequence[Any],
+    write: Callable[[Sequence[Any]], object],
+    stage: str,
+    progress: ProgressCallback | None,
+) -> None:
+    """`write` the rows BATCH_SIZE at a time, reporting progress after each batch when there
+    is more than one (a large upload then shows its writing advance, a small one stays quiet)."""
+    for start in range(0, len(rows), BATCH_SIZE):
+        write(rows[start : start + BATCH_SIZE])
+        if progress is not None and len(rows) > BATCH_SIZE:
+            progress(ImportProgress(stage, min(start + BATCH_SIZE, len(rows)), len(rows)))
+
+
 def _write_items(
     plans: list[ItemPlan],
     existing: dict[str, WorkItem],
     projects: _Projects,
     sprints: dict[tuple[str, str], Sprint],
     report: ImportReport,
+    progress: ProgressCallback | None,
 ) -> list[WorkItem]:
     """Insert the new items, update the ones that differ (version + 1); in plan order."""
     new_items, changed_items, items = [], [], []
@@ -288,8 +331,13 @@ def _write_items(
         for name, value in zip(ITEM_FIELDS, wanted, strict=True):
             setattr(item, name, value)
         items.append(item)
-    WorkItem.objects.bulk_create(new_items, batch_size=BATCH_SIZE)
-    WorkItem.objects.bulk_update(changed_items, [*ITEM_FIELDS, "version"], batch_size=BATCH_SIZE)
+    _in_batches(new_items, WorkItem.objects.bulk_create, "Inserting work items", progress)
+    _in_batches(
+        changed_items,
+        lambda batch: WorkItem.objects.bulk_update(batch, [*ITEM_FIELDS, "version"]),
+        "Updating work items",
+        progress,
+    )
     report.items.created, report.items.updated = len(new_items), len(changed_items)
     report.items.unchanged = len(items) - len(new_items) - len(changed_items)
     return items
@@ -301,6 +349,7 @@ def _write_events(
     existing: dict[str, WorkItem],
     sprints: dict[tuple[str, str], Sprint],
     report: ImportReport,
+    progress: ProgressCallback | None,
 ) -> None:
     """Keep an item's events when they equal its planned history, else replace them all."""
     stored_events = _stored_events([item.pk for item in existing.values()])
@@ -324,7 +373,7 @@ def _write_events(
         ]
     if replaced:
         report.events.deleted, _ = WorkItemEvent.objects.filter(work_item_id__in=replaced).delete()
-    WorkItemEvent.objects.bulk_create(to_insert, batch_size=BATCH_SIZE)
+    _in_batches(to_insert, WorkItemEvent.objects.bulk_create, "Inserting events", progress)
     report.events.created = len(to_insert)
 
 
@@ -336,6 +385,8 @@ def write_import(
     progress: ProgressCallback | None = None,
 ) -> None:
     """Plan the whole import against the database; write it only if no row has an error."""
+    if progress is not None:
+        progress(ImportProgress("Checking against the database"))
     projects = _plan_projects(data, portfolio, report)
     if report.errors:  # the other files' rows would only repeat the project's error
         return
@@ -344,12 +395,13 @@ def write_import(
     existing = _existing_items(plans, report)
     if report.errors:
         return
+    _settle_projects(data, projects, plans, report)
     if progress is not None:
         progress(ImportProgress("Checked; writing", len(plans), len(plans)))
     _write_projects_and_sprints(projects, sprints, new_sprints, changed_sprints, report)
-    items = _write_items(plans, existing, projects, sprints, report)
+    items = _write_items(plans, existing, projects, sprints, report, progress)
     if progress is not None:
         progress(ImportProgress("Work items written", len(items), len(items)))
-    _write_events(plans, items, existing, sprints, report)
+    _write_events(plans, items, existing, sprints, report, progress)
     if progress is not None:
         progress(ImportProgress("Events written", report.events.created, report.events.created))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -38,14 +40,27 @@ def _pmo(*args: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def _kill_leftovers(home: Path, process: subprocess.Popen) -> None:
+    """If `pmo up` did not stop in time, end it and the children it recorded."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    state = home / "runtime" / "pmo-up.json"
+    if state.exists():
+        for pid in json.loads(state.read_text()).get("children", {}).values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+
 def test_with_database_and_redis_urls_no_embedded_server_starts(tmp_path, django_db_setup):
     """The run's own servers stand in for production ones; PMO_HOME must stay empty of them."""
     port = _free_port()
+    # Its own Redis database: its worker must not take tasks queued by other tests.
+    redis_url = os.environ["REDIS_URL"].rsplit("?db=", 1)[0] + "?db=3"
     env = {
         **os.environ,
         "PMO_HOME": str(tmp_path),
         "DATABASE_URL": database_url_of_test_run(),
-        "REDIS_URL": os.environ["REDIS_URL"],
+        "REDIS_URL": redis_url,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     process = _pmo("up", "--no-seed", "--port", str(port), "--workers", "1", env=env)
@@ -62,7 +77,11 @@ def test_with_database_and_redis_urls_no_embedded_server_starts(tmp_path, django
                 time.sleep(0.5)
     finally:
         os.kill(process.pid, signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
+        try:
+            output, _ = process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            _kill_leftovers(tmp_path, process)
+            raise
 
     assert "starting the embedded" not in output
     assert not (tmp_path / "pg").exists()

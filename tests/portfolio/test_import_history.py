@@ -118,6 +118,7 @@ def test_sgg_fixture_imports_its_projects_sprints_and_items(admin):
     assert project.portfolio.name == "Grants"
     assert project.portfolio.slug == "grants"
     assert project.name == "Simpler Grants.gov (HHS)"
+    assert project.data_as_of == SGG_AS_OF  # the file's snapshot instant
     assert Sprint.objects.filter(project=project).count() == 5
     assert WorkItem.objects.filter(project=project).count() == 97
     sprint_5 = Sprint.objects.get(project=project, external_id="SGG-S5")
@@ -248,6 +249,57 @@ def test_portfolio_is_found_by_name_whatever_the_case(admin):
 
     assert not report.portfolio_created
     assert Portfolio.objects.count() == 1
+
+
+# --- data_as_of --------------------------------------------------------------------------------
+
+
+def test_empty_data_as_of_becomes_the_end_of_the_history(admin, tmp_path):
+    _write(tmp_path / "projects.csv", "project,name,data_as_of\nOLD,Old project,\n")
+    _write(
+        tmp_path / "issues.csv",
+        """
+key,project,created,resolved,status
+OLD-1,OLD,2020-01-01T09:00:00Z,2020-03-05T10:00:00+01:00,Done
+OLD-2,OLD,2020-02-01T09:00:00Z,,To Do
+OLD-3,OLD,2020-02-03T09:00:00Z,,In Progress
+""",
+    )
+
+    _import(admin, tmp_path)
+
+    # The latest instant the rows record: OLD-1's resolved time (its done event), in UTC.
+    assert Project.objects.get(key="OLD").data_as_of == dt.datetime(2020, 3, 5, 9, tzinfo=UTC)
+
+
+def test_empty_data_as_of_counts_sprint_ends_and_a_second_import_changes_nothing(admin, tiny):
+    _rewrite(tiny / "projects.csv", _set_cell("project", "TINY", "data_as_of", ""))
+
+    _import(admin, tiny)
+
+    project = Project.objects.get(key="TINY")
+    assert project.data_as_of == dt.datetime(2024, 1, 29, 8, tzinfo=UTC)  # end of sprint T-2
+    assert Sprint.objects.get(external_id="T-2").state == "closed"  # historical: all closed
+    counts, checksum = _row_counts(), _checksum()
+
+    again = _import(admin, tiny)
+
+    assert (_row_counts(), _checksum()) == (counts, checksum)
+    assert str(again.projects) == "0 created, 0 updated, 1 unchanged"
+
+
+def test_a_new_data_as_of_in_the_file_updates_the_project(admin, tiny):
+    _import(admin, tiny)
+    before = Project.objects.get(key="TINY")
+    _rewrite(tiny / "projects.csv", _set_cell("project", "TINY", "data_as_of", ""))
+
+    report = _import(admin, tiny)
+
+    assert str(report.projects) == "0 created, 1 updated, 0 unchanged"
+    after = Project.objects.get(key="TINY")
+    assert before.data_as_of == dt.datetime(2024, 1, 25, tzinfo=UTC)
+    assert after.data_as_of == dt.datetime(2024, 1, 29, 8, tzinfo=UTC)
+    assert after.version == before.version + 1
 
 
 # --- bad input -------------------------------------------------------------------------------
