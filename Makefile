@@ -21,8 +21,11 @@ demo: $(STAMP)
 dev: $(STAMP)
 	PORT=$(PORT) $(BIN)/pmo up --dev
 
+# Unit tests on both cores (each xdist worker has its own test database), then the browser and
+# Celery-worker tests one at a time: their workers share the broker's queues.
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not e2e and not integration"
+	$(BIN)/pytest -m "e2e or integration"
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not e2e and not integration"

@@ -31,6 +31,7 @@ from portfolio.models import Portfolio, Project
 from portfolio.permissions import (
     PortfolioPermission,
     ProjectPermission,
+    forget_cached_permissions,
     has_portfolio_permission,
     has_project_permission,
 )
@@ -99,6 +100,7 @@ def role_grant(
     target = project if project is not None else portfolio
     for permission in permissions:
         assign_perm(permission, user, target)
+    forget_cached_permissions(user)
     group, _ = Group.objects.get_or_create(name=GROUP_NAMES[role])
     user.groups.add(group)
     scope = _scope_label(portfolio, project)
@@ -135,6 +137,7 @@ def role_revoke(*, actor: AbstractBaseUser, assignment: RoleAssignment) -> None:
     for permission in _permissions_for(assignment.role, on_project=on_project):
         if permission not in still_granted:
             remove_perm(permission, user, target)
+    forget_cached_permissions(user)
     if not RoleAssignment.objects.filter(user=user, role=assignment.role).exists():
         user.groups.remove(*Group.objects.filter(name=GROUP_NAMES[assignment.role]))
     scope = _scope_label(portfolio, project)

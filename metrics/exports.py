@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
 from metrics.selectors import (
@@ -62,10 +64,29 @@ class Table:
         return tuple(column.label for column in self.columns)
 
     @property
-    def aligned_rows(self) -> tuple[tuple[Row, tuple[tuple[str, bool], ...]], ...]:
-        """Each row with its cells paired with their column's alignment, for the template."""
+    def body_html(self) -> SafeString:
+        """The <tbody> rows, escaped by format_html. Built in Python because a table of a few
+        hundred rows costs thousands of template nodes, the largest share of a dashboard's
+        server time on large projects."""
         flags = tuple(column.numeric for column in self.columns)
-        return tuple((row, tuple(zip(row.cells, flags, strict=True))) for row in self.rows)
+        return format_html_join(
+            "\n",
+            "<tr{}>{}</tr>",
+            (
+                (
+                    mark_safe(' class="highlighted"') if row.highlighted else "",  # noqa: S308
+                    format_html_join(
+                        "",
+                        "<td{}>{}</td>",
+                        (
+                            (mark_safe(' class="numeric"') if numeric else "", cell)  # noqa: S308
+                            for cell, numeric in zip(row.cells, flags, strict=True)
+                        ),
+                    ),
+                )
+                for row in self.rows
+            ),
+        )
 
     @property
     def filename(self) -> str:

@@ -52,7 +52,12 @@ from metrics.snapshots import (
     ProjectSnapshot,
 )
 from portfolio.models import Portfolio, Project, Sprint
-from portfolio.permissions import visible_portfolios, visible_projects
+from portfolio.permissions import (
+    ProjectPermission,
+    project_ids_with,
+    visible_portfolio_ids,
+    visible_projects,
+)
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -174,13 +179,13 @@ def _visible_project_id(user: AnyUser, project: Project) -> int:
 
 
 def _visible_project_pk(user: AnyUser, project_id: int) -> int:
-    if not visible_projects(user).filter(pk=project_id).exists():
+    if not user.is_superuser and project_id not in project_ids_with(user, ProjectPermission.VIEW):
         raise Http404("No such project.")
     return project_id
 
 
 def _visible_portfolio_id(user: AnyUser, portfolio: Portfolio) -> int:
-    if not visible_portfolios(user).filter(pk=portfolio.pk).exists():
+    if not user.is_superuser and portfolio.pk not in visible_portfolio_ids(user):
         raise Http404("No such portfolio.")
     return portfolio.pk
 

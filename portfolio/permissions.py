@@ -87,13 +87,64 @@ def visible_projects(user: AnyUser) -> QuerySet[Project]:
     return projects_with(user, ProjectPermission.VIEW)
 
 
+# Answers to "which ids may this user ... ?" are kept on the user object, which lives for one
+# request (or one task), so a page that asks about one project ten times pays for one query,
+# not ten guardian queryset builds. This is Django's own convention for `user._perm_cache`:
+# after changing a user's roles, use a fresh user object (the role services clear the cache of
+# the object they are given).
+_CACHE_ATTRIBUTE = "_pmo_object_permission_cache"
+
+
+def _cache(user: AnyUser) -> dict[tuple[str, str], frozenset[int]]:
+    return user.__dict__.setdefault(_CACHE_ATTRIBUTE, {})
+
+
+def forget_cached_permissions(user: AnyUser) -> None:
+    user.__dict__.pop(_CACHE_ATTRIBUTE, None)
+
+
+def project_ids_with(user: AnyUser, permission: ProjectPermission) -> frozenset[int]:
+    """Ids of `projects_with(user, permission)`, computed once per user object."""
+    if not user.is_authenticated:
+        return frozenset()
+    cache = _cache(user)
+    key = ("project", str(permission))
+    if key not in cache:
+        cache[key] = frozenset(projects_with(user, permission).values_list("pk", flat=True))
+    return cache[key]
+
+
+def visible_portfolio_ids(user: AnyUser) -> frozenset[int]:
+    """Ids of `visible_portfolios(user)`, computed once per user object."""
+    if not user.is_authenticated:
+        return frozenset()
+    cache = _cache(user)
+    key = ("portfolio", "visible")
+    if key not in cache:
+        cache[key] = frozenset(visible_portfolios(user).values_list("pk", flat=True))
+    return cache[key]
+
+
+def portfolio_ids_with(user: AnyUser, permission: PortfolioPermission) -> frozenset[int]:
+    """Ids of `portfolios_with(user, permission)` (all for a superuser), computed once."""
+    if not user.is_authenticated:
+        return frozenset()
+    cache = _cache(user)
+    key = ("portfolio", str(permission))
+    if key not in cache:
+        queryset = (
+            Portfolio.objects.all() if user.is_superuser else portfolios_with(user, permission)
+        )
+        cache[key] = frozenset(queryset.values_list("pk", flat=True))
+    return cache[key]
+
+
 def has_project_permission(user: AnyUser, permission: ProjectPermission, project: Project) -> bool:
-    return projects_with(user, permission).filter(pk=project.pk).exists()
+    # A superuser may do everything, including on objects created after a cache was filled.
+    return user.is_superuser or project.pk in project_ids_with(user, permission)
 
 
 def has_portfolio_permission(
     user: AnyUser, permission: PortfolioPermission, portfolio: Portfolio
 ) -> bool:
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or portfolios_with(user, permission).filter(pk=portfolio.pk).exists()
+    return user.is_superuser or portfolio.pk in portfolio_ids_with(user, permission)

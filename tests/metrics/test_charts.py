@@ -504,8 +504,20 @@ def test_epic_table_highlights_the_projects_epics():
         ("EP-1", True),
         ("EP-2", False),
     ]
-    assert table.aligned_rows[0][1][0] == ("1", True)
-    assert table.aligned_rows[0][1][1] == ("EP-1", False)
+    first_row = table.body_html.split("\n")[0]
+    assert first_row.startswith('<tr class="highlighted"><td class="numeric">1</td><td>EP-1</td>')
+
+
+def test_table_cells_are_escaped_in_the_html_body():
+    table = exports.Table(
+        name="t",
+        caption="c",
+        columns=(exports.Column("Title"),),
+        rows=(exports.Row(cells=("<script>alert(1)</script>",)),),
+    )
+
+    assert "<script>" not in table.body_html
+    assert "&lt;script&gt;" in table.body_html
 
 
 def test_csv_is_the_header_then_exactly_the_table_rows():
