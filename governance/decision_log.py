@@ -73,6 +73,11 @@ HASHED_FIELDS = (
 )
 """The model fields the canonical form covers (see the module docstring)."""
 
+PUBLISHED_FIELDS = ("id", HASHED_FIELDS[0], "sequence", *HASHED_FIELDS[1:], "entry_hash")
+"""Every stored field of an entry, in the order exports and the API publish them: the hashed
+fields plus the positions (id, sequence) and the entry's own hash, so an auditor can recompute
+each hash from an export alone."""
+
 CHAIN_LOCK_NAMESPACE = "pmo.decision_log:"
 
 

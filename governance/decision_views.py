@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 
-from governance.decision_log import export_record
+from governance.decision_log import PUBLISHED_FIELDS, export_record
 from governance.forms import DecisionFilterForm
 from governance.selectors import (
     DecisionFilters,
@@ -32,24 +32,7 @@ from governance.selectors import (
 
 PAGE_SIZE = 50
 RESULTS_REGION = "decision-results"
-EXPORT_FIELDS = (
-    "id",
-    "portfolio_id",
-    "sequence",
-    "kind",
-    "actor_id",
-    "actor_label",
-    "subject",
-    "summary",
-    "rationale",
-    "inputs",
-    "outputs",
-    "confidence",
-    "policy_verdicts",
-    "created_at",
-    "previous_hash",
-    "entry_hash",
-)
+EXPORT_FIELDS = PUBLISHED_FIELDS
 CSV_COLUMNS = ("id", "portfolio", *EXPORT_FIELDS[1:])
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 

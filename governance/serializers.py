@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
+from governance.decision_log import PUBLISHED_FIELDS
 from governance.models import (
     Approval,
     ApprovalDecision,
@@ -238,24 +239,7 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DecisionLog
-        fields = [
-            "id",
-            "portfolio",
-            "sequence",
-            "kind",
-            "actor_id",
-            "actor_label",
-            "subject",
-            "summary",
-            "rationale",
-            "inputs",
-            "outputs",
-            "confidence",
-            "policy_verdicts",
-            "created_at",
-            "previous_hash",
-            "entry_hash",
-        ]
+        fields = ["portfolio" if name == "portfolio_id" else name for name in PUBLISHED_FIELDS]
         read_only_fields = fields
 
 
