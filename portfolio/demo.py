@@ -56,6 +56,7 @@ from django.db import connection, models, transaction
 from governance.models import DecisionKind
 from governance.roles import Role
 from governance.services import decision_record, role_grant
+from portfolio.history import EventPlan, apply_event
 from portfolio.models import (
     DEFAULT_STATUS_CATEGORIES,
     WSJF_SCALE,
@@ -256,22 +257,6 @@ LAST_NAMES = (
 
 
 @dataclass(slots=True)
-class EventPlan:
-    """One WorkItemEvent; sprints are indexes into the item's project's sprint list."""
-
-    kind: str
-    at: dt.datetime
-    from_status: str = ""
-    to_status: str = ""
-    from_category: str = ""
-    to_category: str = ""
-    from_sprint: int | None = None
-    to_sprint: int | None = None
-    from_points: Decimal | None = None
-    to_points: Decimal | None = None
-
-
-@dataclass(slots=True)
 class ItemPlan:
     """A work item and its history. Change it only through `change_*`, which keep the
     denormalized columns equal to what the events say."""
@@ -307,6 +292,7 @@ class ItemPlan:
         if self.events and event.at <= self.events[-1].at:
             raise ValueError(f"Events of one item must move forward in time ({event}).")
         self.events.append(event)
+        apply_event(self, event)
 
     def change_status(self, at: dt.datetime, status: str) -> None:
         category = DEFAULT_STATUS_CATEGORIES[status]
@@ -320,15 +306,6 @@ class ItemPlan:
                 to_category=category,
             )
         )
-        self.status, self.category = status, category
-        if category == IN_PROGRESS and self.started_at is None:
-            self.started_at = at
-        if category == DONE:
-            self.done_at = at
-            if self.started_at is None:
-                self.started_at = at
-        else:
-            self.done_at = None
 
     def change_sprint(self, at: dt.datetime, sprint: int | None) -> None:
         self._record(
@@ -339,7 +316,6 @@ class ItemPlan:
                 to_sprint=sprint,
             )
         )
-        self.sprint = sprint
 
     def change_points(self, at: dt.datetime, points: Decimal | None) -> None:
         self._record(
@@ -350,7 +326,6 @@ class ItemPlan:
                 to_points=points,
             )
         )
-        self.story_points = points
 
 
 @dataclass(slots=True)

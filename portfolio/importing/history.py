@@ -13,14 +13,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from portfolio.history import POINTS, SPRINT, STATUS, EventPlan, apply_event
 from portfolio.importing.csv_reader import EVENTS, ISSUES, EventRow, ImportData, IssueRow, SprintRow
 from portfolio.importing.report import ImportReport
-from portfolio.models import Category, WorkItemEvent
+from portfolio.models import Category
 
 TO_DO, IN_PROGRESS, DONE = Category.TO_DO.value, Category.IN_PROGRESS.value, Category.DONE.value
-STATUS = WorkItemEvent.Kind.STATUS.value
-SPRINT = WorkItemEvent.Kind.SPRINT.value
-POINTS = WorkItemEvent.Kind.POINTS.value
 INITIAL_STATUS = "To Do"
 
 
@@ -55,22 +53,6 @@ class StatusMap:
                 self.add_unknown(INITIAL_STATUS)
             self._initial = (preferred or todo or [INITIAL_STATUS])[0]
         return self._initial
-
-
-@dataclass(frozen=True)
-class EventPlan:
-    """One WorkItemEvent to write; sprints are `sprint_id`s of the input."""
-
-    kind: str
-    at: dt.datetime
-    from_status: str = ""
-    to_status: str = ""
-    from_category: str = ""
-    to_category: str = ""
-    from_sprint: str | None = None
-    to_sprint: str | None = None
-    from_points: Decimal | None = None
-    to_points: Decimal | None = None
 
 
 @dataclass
@@ -264,15 +246,7 @@ def _summarize(item: ItemPlan) -> None:
     """The denormalized columns, read off the events (as `portfolio/demo.py` maintains them)."""
     item.events.sort(key=_order)
     for event in item.events:
-        if event.kind == STATUS:
-            item.status, item.category = event.to_status, event.to_category
-            if item.started_at is None and event.to_category in (IN_PROGRESS, DONE):
-                item.started_at = event.at
-            item.done_at = event.at if event.to_category == DONE else None
-        elif event.kind == SPRINT:
-            item.sprint = event.to_sprint
-        else:
-            item.story_points = event.to_points
+        apply_event(item, event)
 
 
 def _grouped(events: Iterable[EventRow]) -> dict[tuple[str, str], list[EventRow]]:
