@@ -35,6 +35,8 @@ from portfolio.permissions import (
     has_portfolio_permission,
     has_project_permission,
     portfolios_with,
+    project_ids_with,
+    visible_portfolio_ids,
     visible_portfolios,
     visible_projects,
 )
@@ -46,10 +48,16 @@ AnyUser = AbstractBaseUser | AnonymousUser
 def role_assignment_list(
     *, user: AbstractBaseUser, portfolio: Portfolio | None = None, project: Project | None = None
 ) -> QuerySet[RoleAssignment]:
-    """Roles held on a scope the caller already resolved through a permission-checked selector.
+    """Roles held on a scope the user may see (Http404 otherwise, like every selector).
 
     For a project, the list includes the roles held on its portfolio (they apply to it too).
     """
+    if project is not None:
+        visible = user.is_superuser or project.pk in project_ids_with(user, ProjectPermission.VIEW)
+    else:
+        visible = user.is_superuser or portfolio.pk in visible_portfolio_ids(user)
+    if not visible:
+        raise Http404("No such scope.")
     queryset = RoleAssignment.objects.select_related("user", "portfolio", "project", "granted_by")
     if project is not None:
         return queryset.filter(Q(project=project) | Q(portfolio_id=project.portfolio_id))
