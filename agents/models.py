@@ -1,1 +1,0 @@
-"""Agent runs and memory arrive with the agents issue."""
