@@ -61,4 +61,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("portfolios/<str:slug>/epics/", PortfolioEpicRankingApi.as_view(), name="portfolio-epics"),
     # Governance: recommendations, decisions, policies (see governance/api_urls.py).
     path("", include("governance.api_urls")),
+    # Agent runs (see agents/api_urls.py).
+    path("", include("agents.api_urls")),
 ]

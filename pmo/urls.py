@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("metrics.urls")),
     path("", include("governance.urls")),
     path("", include("pmo.page_urls")),
+    path("", include("agents.urls")),
     path("api/", include("pmo.api_urls")),
     path("admin/", admin.site.urls),
 ]

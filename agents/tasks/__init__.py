@@ -1,0 +1,6 @@
+"""Celery tasks of the agents app, all routed to the `agents` queue (pmo/celery.py routes
+`agents.tasks.*`). Celery's autodiscovery imports this package, so each module is listed here."""
+
+from agents.tasks import memory, runs
+
+__all__ = ["memory", "runs"]

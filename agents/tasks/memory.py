@@ -1,0 +1,1 @@
+"""Tasks that keep agent memory current (embedding new decisions, risks and summaries)."""

@@ -1,0 +1,1 @@
+"""Tasks that execute agent runs."""
