@@ -182,6 +182,14 @@ class Sprint(models.Model):
     end = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.FUTURE)
+    membership_known = models.BooleanField(
+        default=True,
+        help_text=(
+            "Whether items are linked to this sprint. Without links (trackers that export only"
+            " the sprint windows) velocity is the points resolved inside the window, and"
+            " committed points, say/do and burndown are not defined."
+        ),
+    )
 
     objects = SprintQuerySet.as_manager()
 
@@ -211,6 +219,29 @@ class Sprint(models.Model):
     def close(self):
         """End of the sprint's window: the complete time if set, else the planned end."""
         return self.completed_at or self.end
+
+
+class ProjectDependency(models.Model):
+    """`project` needs something `depends_on` delivers: a late provider puts the dependent
+    project at risk, which the agents' risk scan reports."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dependencies")
+    depends_on = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dependents")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "depends_on"]
+        verbose_name_plural = "project dependencies"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "depends_on"], name="dependency_once"),
+            models.CheckConstraint(
+                condition=~Q(project=models.F("depends_on")), name="dependency_not_on_itself"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} depends on {self.depends_on}"
 
 
 class Epic(models.Model):
