@@ -10,6 +10,8 @@ Two modes:
 from __future__ import annotations
 
 import os
+import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import plotly
@@ -247,3 +249,121 @@ LOGGING = {
 # --- Product settings ----------------------------------------------------------------------
 
 PMO_DEMO_PASSWORD = "demo"  # only used by seed_demo; documented in the README
+
+# --- Agents (agents/providers.py, agents/budget.py) --------------------------------------------
+# The language-model chain, e.g. "openai:gpt-4o-mini,ollama:llama3.1,builtin". It always ends
+# with `builtin` (templates over the computed facts, no model): the default is builtin only, so
+# no data leaves the machine unless a provider is configured here.
+
+_AGENT_PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_AGENT_DEFAULT_BASE_URLS = {"ollama": "http://127.0.0.1:11434/v1"}
+_AGENT_NATIVE = {"openai", "anthropic"}  # reached without a base URL
+_AGENT_STRUCTURED = ("json_schema", "function_calling", "json_mode")
+
+
+def _agent_providers(raw: str) -> list[tuple[str, str]]:
+    links: list[tuple[str, str]] = []
+    for part in (piece.strip() for piece in raw.split(",")):
+        if not part:
+            continue
+        name, _, model = (text.strip() for text in part.partition(":"))
+        name = name.lower()
+        if not _AGENT_PROVIDER_NAME.match(name):
+            raise ImproperlyConfigured(
+                f"PMO_AGENT_PROVIDERS: {name!r} is not a provider name (lower-case letters, "
+                "digits, _), e.g. openai:gpt-4o-mini,ollama:llama3.1,builtin."
+            )
+        if name == "builtin":
+            links.append(("builtin", ""))
+            continue
+        if not model:
+            raise ImproperlyConfigured(
+                f"PMO_AGENT_PROVIDERS: {name!r} needs a model, e.g. {name}:gpt-4o-mini."
+            )
+        if links and links[-1][0] == "builtin":
+            raise ImproperlyConfigured(
+                "PMO_AGENT_PROVIDERS: builtin must be the last link (nothing after it is tried)."
+            )
+        links.append((name, model))
+    if not links or links[-1][0] != "builtin":
+        links.append(("builtin", ""))
+    return links
+
+
+def _agent_decimal(name: str, default: str) -> Decimal:
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not value.is_finite() or value < 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number of at least 0.")
+    return value
+
+
+def _agent_prices(raw: str) -> dict[str, tuple[Decimal, Decimal]]:
+    """Prices as `model=input:output,...`, in US dollars per million tokens."""
+    prices = {}
+    for part in (piece.strip() for piece in raw.split(",")):
+        if not part:
+            continue
+        model, _, pair = part.partition("=")
+        given, _, taken = pair.partition(":")
+        try:
+            prices[model.strip()] = (Decimal(given), Decimal(taken))
+        except InvalidOperation:
+            raise ImproperlyConfigured(
+                f"PMO_AGENT_PRICES: {part!r} is not model=input:output (dollars per million "
+                "tokens), e.g. gpt-4o-mini=0.15:0.60."
+            ) from None
+    return prices
+
+
+AGENT_PROVIDERS = _agent_providers(env_str("PMO_AGENT_PROVIDERS", "builtin"))
+AGENT_ENDPOINTS: dict[str, dict[str, str | None]] = {}
+for _name in {name for name, _ in AGENT_PROVIDERS if name != "builtin"}:
+    _base_url = os.environ.get(f"PMO_AGENT_{_name.upper()}_BASE_URL", "").strip() or (
+        _AGENT_DEFAULT_BASE_URLS.get(_name)
+    )
+    if _base_url is None and _name not in _AGENT_NATIVE:
+        raise ImproperlyConfigured(
+            f"PMO_AGENT_PROVIDERS names {_name!r}: set PMO_AGENT_{_name.upper()}_BASE_URL to its "
+            "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8001/v1."
+        )
+    if _base_url is not None and not _base_url.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(
+            f"PMO_AGENT_{_name.upper()}_BASE_URL={_base_url!r} is not an http(s) URL."
+        )
+    AGENT_ENDPOINTS[_name] = {
+        "base_url": _base_url,
+        "api_key": os.environ.get(f"PMO_AGENT_{_name.upper()}_API_KEY")
+        or os.environ.get(f"{_name.upper()}_API_KEY")
+        or None,
+    }
+AGENT_TIMEOUT_SECONDS = env_int("PMO_AGENT_TIMEOUT_SECONDS", 60)
+AGENT_MAX_OUTPUT_TOKENS = env_int("PMO_AGENT_MAX_OUTPUT_TOKENS", 2000)
+AGENT_MAX_ATTEMPTS = env_int("PMO_AGENT_MAX_ATTEMPTS", 3)
+AGENT_RECALL_LIMIT = env_int("PMO_AGENT_RECALL_LIMIT", 5)
+AGENT_STRUCTURED_OUTPUT = env_str("PMO_AGENT_STRUCTURED_OUTPUT", "json_schema")
+AGENT_MONTHLY_TOKENS = env_int("PMO_AGENT_MONTHLY_TOKENS", 2_000_000)
+AGENT_MONTHLY_COST = _agent_decimal("PMO_AGENT_MONTHLY_COST", "20")
+AGENT_PRICES = _agent_prices(
+    env_str(
+        "PMO_AGENT_PRICES",
+        "gpt-4o-mini=0.15:0.60,gpt-4o=2.50:10.00,gpt-4.1-mini=0.40:1.60,gpt-4.1=2.00:8.00",
+    )
+)
+for _name, _value in (
+    ("PMO_AGENT_TIMEOUT_SECONDS", AGENT_TIMEOUT_SECONDS),
+    ("PMO_AGENT_MAX_OUTPUT_TOKENS", AGENT_MAX_OUTPUT_TOKENS),
+    ("PMO_AGENT_MAX_ATTEMPTS", AGENT_MAX_ATTEMPTS),
+):
+    if _value < 1:
+        raise ImproperlyConfigured(f"{_name}={_value} must be at least 1.")
+if AGENT_MONTHLY_TOKENS < 0:
+    raise ImproperlyConfigured("PMO_AGENT_MONTHLY_TOKENS must be at least 0.")
+if AGENT_STRUCTURED_OUTPUT not in _AGENT_STRUCTURED:
+    raise ImproperlyConfigured(
+        f"PMO_AGENT_STRUCTURED_OUTPUT={AGENT_STRUCTURED_OUTPUT!r}: use one of "
+        f"{', '.join(_AGENT_STRUCTURED)}."
+    )

@@ -112,3 +112,30 @@ class AgentRun(models.Model):
     def __str__(self) -> str:
         scope = self.project.key if self.project_id else self.portfolio.name
         return f"{self.get_kind_display()} of {scope} ({self.get_status_display()})"
+
+
+class AgentBudget(models.Model):
+    """A portfolio's monthly language-model budget (tokens and cost, per UTC calendar month).
+    Without a row the defaults apply (PMO_AGENT_MONTHLY_TOKENS, PMO_AGENT_MONTHLY_COST). Over
+    budget, runs of the portfolio use only the builtin analyst."""
+
+    portfolio = models.OneToOneField(
+        "portfolio.Portfolio", on_delete=models.CASCADE, related_name="agent_budget"
+    )
+    monthly_tokens = models.PositiveBigIntegerField(
+        help_text="Input + output tokens per month; 0 keeps every run on the builtin analyst"
+    )
+    monthly_cost = models.DecimalField(
+        max_digits=10, decimal_places=2, help_text="US dollars per month, at the price table"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_cost__gte=0), name="agent_budget_cost_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Agent budget of {self.portfolio}"
