@@ -367,3 +367,11 @@ if AGENT_STRUCTURED_OUTPUT not in _AGENT_STRUCTURED:
         f"PMO_AGENT_STRUCTURED_OUTPUT={AGENT_STRUCTURED_OUTPUT!r}: use one of "
         f"{', '.join(_AGENT_STRUCTURED)}."
     )
+
+# --- Agent memory: embeddings (agents/embeddings.py) ---------------------------------------
+
+# local:all-MiniLM-L6-v2 (packaged model, CPU, offline), local:<model dir> or openai:<model>
+PMO_EMBEDDINGS = env_str("PMO_EMBEDDINGS", "local:all-MiniLM-L6-v2")
+PMO_EMBEDDINGS_BASE_URL = env_str("PMO_EMBEDDINGS_BASE_URL", "")  # openai: compatible server
+PMO_EMBEDDINGS_API_KEY = env_str("PMO_EMBEDDINGS_API_KEY", "")  # openai: else OPENAI_API_KEY
+PMO_EMBEDDINGS_DIMENSIONS = env_int("PMO_EMBEDDINGS_DIMENSIONS", 384)  # must be 384
