@@ -200,6 +200,24 @@ def burndown_chart(
             sprint=None,
             notice=notice,
         )
+    if not sprint.membership_known:
+        empty = exports.Table(name=f"{project.key} burndown", caption="", columns=(), rows=())
+        return BurndownRegion(
+            chart=Chart(
+                slug="burndown",
+                title=f"Burndown: {sprint.name}",
+                table=empty,
+                csv_url=_csv_url("burndown", project, f"?sprint={sprint.pk}"),
+                empty_reason=(
+                    "The tracker gave this sprint's window but not which items were in it, so "
+                    "its burndown and committed points are not defined. Its velocity counts "
+                    "the points resolved inside the window."
+                ),
+            ),
+            sprints=tuple(sprints),
+            sprint=sprint,
+            notice=notice,
+        )
     burndown = selectors.sprint_burndown(user=user, sprint=sprint)
     today = clock.today if sprint.state == Sprint.State.ACTIVE else None
     table = exports.burndown_table(burndown, project_key=project.key, today=today)
@@ -248,6 +266,11 @@ def velocity_chart(*, user: AnyUser, project: Project, last: int = VELOCITY_SPRI
     )
     if latest.say_do is not None:
         notes += (f"Say/do of {latest.name}: {latest.say_do:.0%}.",)
+    if not all(sprint.membership_known for sprint in closed):
+        notes += (
+            "Sprints without item membership (the tracker gave only their windows) show no "
+            "committed bar: their velocity is the points resolved inside the window.",
+        )
     return Chart(
         slug="velocity",
         title=f"Velocity of the last {len(closed)} closed sprints",

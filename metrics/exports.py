@@ -16,8 +16,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from html import escape
 
-from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import slugify
 
@@ -65,28 +65,23 @@ class Table:
 
     @property
     def body_html(self) -> SafeString:
-        """The <tbody> rows, escaped by format_html. Built in Python because a table of a few
-        hundred rows costs thousands of template nodes, the largest share of a dashboard's
-        server time on large projects."""
-        flags = tuple(column.numeric for column in self.columns)
-        return format_html_join(
-            "\n",
-            "<tr{}>{}</tr>",
-            (
-                (
-                    mark_safe(' class="highlighted"') if row.highlighted else "",  # noqa: S308
-                    format_html_join(
-                        "",
-                        "<td{}>{}</td>",
-                        (
-                            (mark_safe(' class="numeric"') if numeric else "", cell)  # noqa: S308
-                            for cell, numeric in zip(row.cells, flags, strict=True)
-                        ),
-                    ),
-                )
-                for row in self.rows
-            ),
+        """The <tbody> rows, every cell escaped. Built in Python, with the standard library's
+        escaping and one join, because a table of a few hundred rows costs thousands of
+        template nodes (or format_html calls), the largest share of a dashboard's server time
+        on large projects."""
+        opening = tuple(
+            '<td class="numeric">' if column.numeric else "<td>" for column in self.columns
         )
+        lines = []
+        for row in self.rows:
+            cells = "".join(
+                f"{start}{escape(cell)}</td>"
+                for start, cell in zip(opening, row.cells, strict=True)
+            )
+            lines.append(
+                f'<tr class="highlighted">{cells}</tr>' if row.highlighted else f"<tr>{cells}</tr>"
+            )
+        return mark_safe("\n".join(lines))  # noqa: S308 - every cell escaped above
 
     @property
     def filename(self) -> str:

@@ -87,6 +87,18 @@ Decisions where METRICS.md is silent (each is tested in tests/metrics):
     once, so a page costs the same number of queries for 2 projects as for 200; the
     single-project runners call the same batched query with one id, so a project's figures
     are the same on its own page, in the API and on the portfolio dashboard.
+16. Sprints without membership (Sprint.membership_known false: trackers that export sprint
+    windows but not which items were in them, like the TAWOS projects of the shared data).
+    Velocity is the points of the items whose done time lies in [start, close), with their
+    current points (such data has no re-estimates); an item done inside two overlapping
+    windows counts in both. Committed, added and removed scope and say/do are None: not
+    defined, rather than a misleading 0. Such a sprint has no burndown.
+17. Frozen figures. A closed sprint's figures depend only on its items' histories, which
+    change only when a writer rewrites them, so the writers of history (importer, demo
+    seeder) store them on the sprint inside the transaction that wrote the history
+    (metrics.freezing), computed by this same query, and later reads use them instead of
+    replaying the history again. A sprint without stored figures (or not closed) is replayed
+    live: a writer that forgets to freeze costs time, never correctness.
 """
 
 from __future__ import annotations
@@ -115,16 +127,17 @@ class SprintFigures:
     start: dt.datetime
     end: dt.datetime
     close: dt.datetime
-    committed_items: int
-    committed_points: Decimal
+    committed_items: int | None
+    committed_points: Decimal | None
     completed_items: int
     completed_points: Decimal
-    added_items: int
-    added_points: Decimal
-    removed_items: int
-    removed_points: Decimal
+    added_items: int | None
+    added_points: Decimal | None
+    removed_items: int | None
+    removed_points: Decimal | None
     say_do: float | None
     rolling_velocity: Decimal | None
+    membership_known: bool = True
 
     @property
     def velocity(self) -> Decimal:
@@ -320,11 +333,14 @@ def _done_entry(upto: str) -> str:
 
 SPRINT_FIGURES_SQL = f"""
 WITH sprint AS (
-    SELECT s.id, s.project_id, s.name, s.state, s.start, s."end", s.close
+    SELECT s.id, s.project_id, s.name, s.state, s.start, s."end", s.close,
+           s.membership_known, s.frozen
     FROM portfolio_project p
     CROSS JOIN LATERAL (
         SELECT s.id, s.project_id, s.name, s.state, s.start, s."end",
-               COALESCE(s.completed_at, s."end") AS close
+               COALESCE(s.completed_at, s."end") AS close, s.membership_known,
+               CASE WHEN %(use_frozen)s AND s.state = 'closed' THEN s.frozen_figures END
+                   AS frozen
         FROM portfolio_sprint s
         WHERE s.project_id = p.id AND s.state = ANY(%(states)s)
         ORDER BY s.start DESC, s.id DESC
@@ -332,14 +348,18 @@ WITH sprint AS (
     ) AS s
     WHERE p.id = ANY(%(project_ids)s)
 ),
+live AS (
+    SELECT * FROM sprint WHERE frozen IS NULL
+),
 pair AS (
     SELECT sp.id AS sprint_id, sp.start, sp.close, j.work_item_id
-    FROM sprint sp
+    FROM live sp
     CROSS JOIN LATERAL (
         SELECT DISTINCT j.work_item_id
         FROM portfolio_workitemevent j
         WHERE j.kind = 'sprint' AND j.to_sprint_id = sp.id
     ) AS j
+    WHERE sp.membership_known
 ),
 pair_state AS (
     SELECT p.sprint_id,
@@ -397,19 +417,55 @@ scope AS (
     FROM scope_change
     GROUP BY sprint_id
 ),
-figures AS (
-    SELECT sp.id, sp.project_id, sp.name, sp.state, sp.start, sp."end", sp.close,
-           COALESCE(m.committed_items, 0) AS committed_items,
-           COALESCE(m.committed_points, 0) AS committed_points,
-           COALESCE(m.completed_items, 0) AS completed_items,
-           COALESCE(m.completed_points, 0) AS completed_points,
-           COALESCE(sc.added_items, 0) AS added_items,
-           COALESCE(sc.added_points, 0) AS added_points,
-           COALESCE(sc.removed_items, 0) AS removed_items,
-           COALESCE(sc.removed_points, 0) AS removed_points
-    FROM sprint sp
+window_done AS (
+    SELECT sp.id AS sprint_id, COUNT(wi.id) AS completed_items,
+           SUM(COALESCE(wi.story_points, 0)) AS completed_points
+    FROM live sp
+    JOIN portfolio_workitem wi
+        ON wi.project_id = sp.project_id AND wi.category = 'done'
+       AND wi.done_at >= sp.start AND wi.done_at < sp.close
+    WHERE NOT sp.membership_known
+    GROUP BY sp.id
+),
+computed AS (
+    SELECT sp.id,
+           CASE WHEN sp.membership_known THEN COALESCE(m.committed_items, 0) END
+               AS committed_items,
+           CASE WHEN sp.membership_known THEN COALESCE(m.committed_points, 0) END
+               AS committed_points,
+           CASE WHEN sp.membership_known THEN COALESCE(m.completed_items, 0)
+                ELSE COALESCE(w.completed_items, 0) END AS completed_items,
+           CASE WHEN sp.membership_known THEN COALESCE(m.completed_points, 0)
+                ELSE COALESCE(w.completed_points, 0) END AS completed_points,
+           CASE WHEN sp.membership_known THEN COALESCE(sc.added_items, 0) END AS added_items,
+           CASE WHEN sp.membership_known THEN COALESCE(sc.added_points, 0) END AS added_points,
+           CASE WHEN sp.membership_known THEN COALESCE(sc.removed_items, 0) END
+               AS removed_items,
+           CASE WHEN sp.membership_known THEN COALESCE(sc.removed_points, 0) END
+               AS removed_points
+    FROM live sp
     LEFT JOIN membership m ON m.sprint_id = sp.id
     LEFT JOIN scope sc ON sc.sprint_id = sp.id
+    LEFT JOIN window_done w ON w.sprint_id = sp.id
+),
+figures AS (
+    SELECT sp.id, sp.project_id, sp.name, sp.state, sp.start, sp."end", sp.close,
+           sp.membership_known, sp.frozen IS NOT NULL AS was_frozen,
+           COALESCE((sp.frozen->>'committed_items')::integer, c.committed_items)
+               AS committed_items,
+           COALESCE((sp.frozen->>'committed_points')::numeric, c.committed_points)
+               AS committed_points,
+           COALESCE((sp.frozen->>'completed_items')::integer, c.completed_items)
+               AS completed_items,
+           COALESCE((sp.frozen->>'completed_points')::numeric, c.completed_points)
+               AS completed_points,
+           COALESCE((sp.frozen->>'added_items')::integer, c.added_items) AS added_items,
+           COALESCE((sp.frozen->>'added_points')::numeric, c.added_points) AS added_points,
+           COALESCE((sp.frozen->>'removed_items')::integer, c.removed_items) AS removed_items,
+           COALESCE((sp.frozen->>'removed_points')::numeric, c.removed_points)
+               AS removed_points
+    FROM sprint sp
+    LEFT JOIN computed c ON c.id = sp.id
 ),
 rolling AS (
     SELECT id,
@@ -420,7 +476,7 @@ rolling AS (
     FROM figures
     WHERE state = 'closed'
 )
-SELECT f.id, f.project_id, f.name, f.state, f.start, f."end", f.close,
+SELECT f.id, f.project_id, f.name, f.state, f.start, f."end", f.close, f.membership_known,
        f.committed_items, f.committed_points, f.completed_items, f.completed_points,
        f.added_items, f.added_points, f.removed_items, f.removed_points,
        (f.completed_points / NULLIF(f.committed_points, 0))::float8 AS say_do,
@@ -430,12 +486,14 @@ LEFT JOIN rolling r ON r.id = f.id
 ORDER BY f.project_id, f.start, f.id
 """
 """METRICS.md "Sprint figures": committed, completed (velocity), added and removed scope,
-say/do and rolling velocity of the chosen sprints of several projects at once (decisions 1-8).
+say/do and rolling velocity of the chosen sprints of several projects at once (decisions 1-8,
+16 and 17).
 The items considered for a sprint are those that ever joined it. Points of a scope change are
 those left by the events up to and including the change itself in (at, id) order, so a join
 and a re-estimate at the same instant are never counted twice. Parameters: project_ids,
 states, per_project (keep each project's latest N sprints; NULL for all), rolling_preceding
-(N - 1)."""
+(N - 1), use_frozen (read a closed sprint's stored figures when it has them; false to replay
+every sprint, which is how they are computed for storing)."""
 
 BURNDOWN_SQL = f"""
 WITH sprint AS (
@@ -912,6 +970,7 @@ def sprint_figures_unsafe(
     states: Iterable[str],
     per_project: int | None = None,
     rolling_window: int = 3,
+    use_frozen: bool = True,
 ) -> list[SprintFigures]:
     """Sprint figures of several projects' sprints, by project then start."""
     if rolling_window < 1:
@@ -923,6 +982,7 @@ def sprint_figures_unsafe(
             "states": list(states),
             "per_project": per_project,
             "rolling_preceding": rolling_window - 1,
+            "use_frozen": use_frozen,
         },
     )
     return [
@@ -944,6 +1004,7 @@ def sprint_figures_unsafe(
             removed_points=row["removed_points"],
             say_do=row["say_do"],
             rolling_velocity=row["rolling_velocity"],
+            membership_known=row["membership_known"],
         )
         for row in rows
     ]

@@ -144,7 +144,7 @@ class SayDoLow:
 
     def evaluate(self, snapshot: ProjectSnapshot) -> RiskSignal | None:
         closed = snapshot.summary.closed_sprints
-        if not closed or closed[-1].committed_points <= 0:
+        if not closed or not closed[-1].committed_points:  # none committed, or not defined
             return None
         sprint = closed[-1]
         ratio = Fraction(sprint.completed_points) / Fraction(sprint.committed_points)
@@ -294,7 +294,7 @@ class ScopeGrowth:
         sprint = summary.active_sprint or (
             summary.closed_sprints[-1] if summary.closed_sprints else None
         )
-        if sprint is None or sprint.added_points <= 0:
+        if sprint is None or sprint.committed_points is None or sprint.added_points <= 0:
             return None
         added, committed = Fraction(sprint.added_points), Fraction(sprint.committed_points)
         if added <= committed * Fraction(self.threshold):

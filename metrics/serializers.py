@@ -179,14 +179,19 @@ class SprintFiguresOutputSerializer(serializers.Serializer):
     close = serializers.DateTimeField(
         read_only=True, help_text="End of the window: completion time if closed, else end."
     )
-    committed_items = serializers.IntegerField(read_only=True)
-    committed_points = points_field()
+    membership_known = serializers.BooleanField(
+        read_only=True,
+        help_text="False when the tracker gave no sprint membership: velocity is then the "
+        "points resolved in the window, and committed, added, removed and say/do are null.",
+    )
+    committed_items = serializers.IntegerField(read_only=True, allow_null=True)
+    committed_points = points_field(allow_null=True)
     completed_items = serializers.IntegerField(read_only=True)
     completed_points = points_field(help_text="The sprint's velocity.")
-    added_items = serializers.IntegerField(read_only=True)
-    added_points = points_field()
-    removed_items = serializers.IntegerField(read_only=True)
-    removed_points = points_field()
+    added_items = serializers.IntegerField(read_only=True, allow_null=True)
+    added_points = points_field(allow_null=True)
+    removed_items = serializers.IntegerField(read_only=True, allow_null=True)
+    removed_points = points_field(allow_null=True)
     say_do = RoundedFloatField(
         decimals=3, allow_null=True, help_text="completed / committed; null if none committed."
     )

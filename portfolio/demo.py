@@ -56,6 +56,7 @@ from django.db import connection, models, transaction
 from governance.models import DecisionKind
 from governance.roles import Role
 from governance.services import decision_record, role_grant
+from metrics.freezing import sprint_figures_freeze
 from portfolio.history import EventPlan, apply_event
 from portfolio.models import (
     DEFAULT_STATUS_CATEGORIES,
@@ -64,6 +65,7 @@ from portfolio.models import (
     Epic,
     Portfolio,
     Project,
+    ProjectDependency,
     Sprint,
     TeamMembership,
     WorkItem,
@@ -1098,7 +1100,9 @@ def demo_plan_write(
         started=started,
     )
     _record_imports(plan, admin, portfolios)
+    _write_dependencies(projects)
     _analyze(WorkItem, WorkItemEvent)
+    sprint_figures_freeze(project_ids=[project.pk for project in projects])
     return DemoSummary(
         scale=plan.scale.name,
         seed=plan.seed,
@@ -1110,6 +1114,23 @@ def demo_plan_write(
         events=plan.event_count,
         users=len(plan.users),
         logins=_logins(plan, admin_reused=admin_reused),
+    )
+
+
+def _write_dependencies(projects: Sequence[Project]) -> None:
+    """Every third project of a portfolio needs something from the next one, so the portfolio
+    review has dependencies to weigh (and a late provider to flag)."""
+    by_portfolio: dict[int, list[Project]] = {}
+    for project in projects:
+        by_portfolio.setdefault(project.portfolio_id, []).append(project)
+    ProjectDependency.objects.bulk_create(
+        ProjectDependency(
+            project=members[index],
+            depends_on=members[index + 1],
+            description=f"Needs the {members[index + 1].name} release",
+        )
+        for members in by_portfolio.values()
+        for index in range(0, len(members) - 1, 3)
     )
 
 

@@ -191,6 +191,16 @@ class Sprint(models.Model):
         ),
     )
 
+    frozen_figures = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=(
+            "The sprint figures of a closed sprint, computed once by the metrics engine after"
+            " its history was written (metrics.freezing); empty means compute them live."
+        ),
+    )
+
     objects = SprintQuerySet.as_manager()
 
     class Meta:

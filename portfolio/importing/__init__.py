@@ -30,7 +30,10 @@ sprints.csv (optional: without it, no sprints)
     `end` (required, end after start); `complete_date` (empty = not completed: the window
     closes at `end`; if given, after start); `state` `closed` | `active` | `future` (empty =
     from the dates as at data_as_of: closed when completed or ended, active when started,
-    else future; no data_as_of = closed).
+    else future; no data_as_of = closed); `membership_known` `true` | `false` (empty =
+    true): false for trackers that export sprint windows but not which items were in them;
+    such a sprint's velocity is the points of the items resolved inside its window, and its
+    committed points, say/do and burndown are not defined.
 issues.csv (required)
     `key` (required, at most 32 characters, unique across projects); `project` (required);
     `status` (required) the current status name; `created` (column required, cell may be

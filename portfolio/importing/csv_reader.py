@@ -34,6 +34,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     EVENTS: ("key", "at", "field", "from", "to"),
 }
 SPRINT_STATES = ("closed", "active", "future")
+TRUE_WORDS = frozenset({"true", "yes", "1"})
+FALSE_WORDS = frozenset({"false", "no", "0"})
 EVENT_FIELDS = ("status", "sprint", "points")
 MAX_POINTS = Decimal("99999.9")  # WorkItem.story_points: 6 digits, 1 decimal place
 MAX_TITLE = 300  # WorkItem.title
@@ -62,6 +64,7 @@ class SprintRow:
     end: dt.datetime
     completed_at: dt.datetime | None
     state: str | None  # None: derived from the dates and the project's data_as_of
+    membership_known: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,17 @@ class _Cells:
         elif max_length is not None and len(value) > max_length:
             self.errors.append(f"{column} is longer than {max_length} characters")
         return value
+
+    def boolean(self, column: str, *, default: bool) -> bool:
+        value = self.text(column).lower()
+        if not value:
+            return default
+        if value in TRUE_WORDS:
+            return True
+        if value in FALSE_WORDS:
+            return False
+        self.errors.append(f"{column} {value!r} is not true or false")
+        return default
 
     def timestamp(self, column: str, *, required: bool = False) -> dt.datetime | None:
         return self.parse_timestamp(column, self.text(column, required=required))
@@ -251,6 +265,7 @@ def _sprint(cells: _Cells) -> SprintRow:
         end=end,  # type: ignore[arg-type]
         completed_at=completed_at,
         state=state,
+        membership_known=cells.boolean("membership_known", default=True),
     )
 
 

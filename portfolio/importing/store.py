@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import transaction
 from django.utils.text import slugify
 
+from metrics.freezing import sprint_figures_freeze
+from portfolio.events import sprint_closed
 from portfolio.importing.csv_reader import ISSUES, PROJECTS, SPRINTS, ImportData, SprintRow
 from portfolio.importing.history import (
     ItemPlan,
@@ -39,7 +42,7 @@ ITEM_FIELDS = (
     "type", "title", "story_points", "status", "category", "created_at", "started_at",
     "done_at", "sprint_id",
 )  # fmt: skip
-SPRINT_FIELDS = ("name", "start", "end", "completed_at", "state")
+SPRINT_FIELDS = ("name", "start", "end", "completed_at", "state", "membership_known")
 EVENT_FIELDS = (
     "kind", "at", "from_status", "to_status", "from_category", "to_category",
     "from_sprint_id", "to_sprint_id", "from_points", "to_points",
@@ -172,7 +175,9 @@ def _sprint_state(row: SprintRow, as_of: dt.datetime | None) -> str:
 
 def _plan_sprints(
     data: ImportData, projects: _Projects, report: ImportReport
-) -> tuple[dict[tuple[str, str], Sprint], list[Sprint], list[Sprint]]:
+) -> tuple[dict[tuple[str, str], Sprint], list[Sprint], list[Sprint], list[Sprint]]:
+    """The sprints by (project key, sprint id), the new ones, the changed ones, and the
+    changed ones this import closes."""
     existing: dict[tuple[str, str], Sprint] = {}
     names: dict[tuple[str, str], str] = {}  # (project key, name) -> external id
     stored = Sprint.objects.filter(project__in=[p for p in projects.by_key.values() if p.pk])
@@ -184,7 +189,7 @@ def _plan_sprints(
         if renamed is not None:  # the file names it anew: its stored name is free
             names.pop((row.project, renamed.name), None)
     by_id: dict[tuple[str, str], Sprint] = {}
-    new, changed = [], []
+    new, changed, closed = [], [], []
     for row in data.sprints:
         project = projects.by_key.get(row.project)
         if project is None:
@@ -200,6 +205,7 @@ def _plan_sprints(
             row.end,
             row.completed_at,
             _sprint_state(row, projects.as_of[row.project]),
+            row.membership_known,
         )
         sprint = existing.get((row.project, row.sprint_id))
         if sprint is None:
@@ -207,10 +213,12 @@ def _plan_sprints(
             new.append(sprint)
         elif tuple(getattr(sprint, name) for name in SPRINT_FIELDS) != wanted:
             changed.append(sprint)
+            if sprint.state != Sprint.State.CLOSED and wanted[4] == Sprint.State.CLOSED:
+                closed.append(sprint)
         for name, value in zip(SPRINT_FIELDS, wanted, strict=True):
             setattr(sprint, name, value)
         by_id[row.project, row.sprint_id] = sprint
-    return by_id, new, changed
+    return by_id, new, changed, closed
 
 
 def _existing_items(plans: Sequence[ItemPlan], report: ImportReport) -> dict[str, WorkItem]:
@@ -391,7 +399,7 @@ def write_import(
     if report.errors:  # the other files' rows would only repeat the project's error
         return
     plans = plan_items(data, statuses=projects.statuses, as_of=projects.as_of, report=report)
-    sprints, new_sprints, changed_sprints = _plan_sprints(data, projects, report)
+    sprints, new_sprints, changed_sprints, closed_sprints = _plan_sprints(data, projects, report)
     existing = _existing_items(plans, report)
     if report.errors:
         return
@@ -405,3 +413,25 @@ def write_import(
     _write_events(plans, items, existing, sprints, report, progress)
     if progress is not None:
         progress(ImportProgress("Events written", report.events.created, report.events.created))
+    sprint_figures_freeze(project_ids=[project.pk for project in projects.by_key.values()])
+    _announce_closed_sprints(closed_sprints)
+
+
+def _announce_closed_sprints(closed: Sequence[Sprint]) -> None:
+    """Tell the other apps (the agents' risk scan) about sprints this import closed, once
+    the import has committed; sprints that arrive already closed are history, not news."""
+    events = [
+        {
+            "sprint_id": sprint.pk,
+            "project_id": sprint.project_id,
+            "portfolio_id": sprint.project.portfolio_id,
+        }
+        for sprint in closed
+    ]
+
+    def send() -> None:
+        for event in events:
+            sprint_closed.send(sender=Sprint, **event)
+
+    if events:
+        transaction.on_commit(send)

@@ -647,3 +647,112 @@ def test_whole_shared_folder_imports_and_a_second_run_changes_nothing(admin):
     assert str(again.items) == "0 created, 0 updated, 3608 unchanged"
     assert again.events.created == 0
     print(f"\nagile-real import: {report.seconds:.2f} s, again: {again.seconds:.2f} s")
+    _assert_window_velocity_is_the_points_resolved_in_each_window()
+
+
+def _assert_window_velocity_is_the_points_resolved_in_each_window() -> None:
+    """XD and NEXUS have sprint windows but no membership: each closed sprint's velocity is
+    the points of the issues resolved in [start, close), counted here from issues.csv."""
+    from metrics.flow import sprint_figures_unsafe
+
+    with (SHARED / "issues.csv").open(newline="") as file:
+        resolved = [
+            (
+                row["project"],
+                dt.datetime.fromisoformat(row["resolved"]),
+                Decimal(row["story_points"] or 0),
+            )
+            for row in csv.DictReader(file)
+            if row["resolved"] and row["project"] != "SGG"
+        ]
+    window_projects = Project.objects.exclude(key="SGG")
+    figures = sprint_figures_unsafe(project_ids=[p.pk for p in window_projects], states=["closed"])
+    keys = {project.pk: project.key for project in window_projects}
+    assert len(figures) == 84
+    for row in figures:
+        expected = sum(
+            (
+                points
+                for key, at, points in resolved
+                if key == keys[row.project_id] and row.start <= at < row.close
+            ),
+            Decimal(0),
+        )
+        assert (row.membership_known, row.completed_points, row.committed_points) == (
+            False,
+            expected,
+            None,
+        ), row.name
+    assert sum(1 for row in figures if row.completed_points > 0) >= 80
+
+
+# --- sprint membership, stored figures and the sprint-closed event ---------------------------
+
+
+def test_membership_known_column_marks_window_only_sprints(admin, tiny):
+    _rewrite(
+        tiny / "sprints.csv",
+        lambda rows: [
+            row.append(value)
+            for row, value in zip(rows, ("membership_known", "false", ""), strict=True)
+        ],
+    )
+
+    _import(admin, tiny)
+
+    assert Sprint.objects.get(external_id="T-1").membership_known is False
+    assert Sprint.objects.get(external_id="T-2").membership_known is True  # empty: true
+
+
+def test_a_membership_known_cell_that_is_not_a_boolean_is_a_located_error(admin, tiny):
+    _rewrite(
+        tiny / "sprints.csv",
+        lambda rows: [
+            row.append(value)
+            for row, value in zip(rows, ("membership_known", "maybe", ""), strict=True)
+        ],
+    )
+
+    with pytest.raises(HistoryImportInvalid) as refused:
+        _import(admin, tiny)
+
+    first = refused.value.report.errors[0]
+    assert (first.file, first.line) == ("sprints.csv", 2)
+    assert "membership_known 'maybe' is not true or false" in first.message
+    assert Sprint.objects.count() == 0
+
+
+def test_import_stores_the_figures_of_closed_sprints(admin, tiny):
+    _import(admin, tiny)
+
+    closed = Sprint.objects.get(external_id="T-1")
+    assert closed.frozen_figures is not None
+    assert Sprint.objects.get(external_id="T-2").frozen_figures is None  # active: replayed live
+
+
+def test_a_sprint_the_import_closes_is_announced_after_commit(
+    admin, tiny, django_capture_on_commit_callbacks
+):
+    from portfolio.events import sprint_closed
+
+    _import(admin, tiny)  # T-2 is active as at data_as_of
+    heard = []
+
+    def receiver(sender, signal, **event):
+        heard.append(event)
+
+    sprint_closed.connect(receiver)
+    try:
+        _rewrite(tiny / "sprints.csv", _set_cell("sprint_id", "T-2", "state", "closed"))
+        with django_capture_on_commit_callbacks(execute=True):
+            _import(admin, tiny)
+        with django_capture_on_commit_callbacks(execute=True):
+            _import(admin, tiny)  # already closed: no news
+    finally:
+        sprint_closed.disconnect(receiver)
+
+    project = Project.objects.get(key="TINY")
+    t2 = Sprint.objects.get(external_id="T-2")
+    assert heard == [
+        {"sprint_id": t2.pk, "project_id": project.pk, "portfolio_id": project.portfolio_id}
+    ]
