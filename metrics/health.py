@@ -3,9 +3,10 @@
 A rule is a module-level object with a name, a description, the status it sets when it fires
 and its thresholds; `evaluate_health` runs a tuple of them over a `ProjectSnapshot` and keeps
 the worst status, with every rule's sentence (figures included) as the reasons. The default
-rules are the flow half of METRICS.md; the KPI rules ("any KPI beyond its red / amber
-threshold") arrive with the KPI issue as more objects of the same `HealthRule` shape added to
-`DEFAULT_RULES`, reading the KPI figures the snapshot will then carry.
+rules are METRICS.md's: the flow rules (forecast against the target date, say/do) and the KPI
+rules ("any KPI beyond its red / amber threshold", `KpiBeyondThreshold`), which read the
+KPIs the snapshot carries with their latest values (metrics.kpis.figures; the status of one
+value against its thresholds is metrics.kpis.rag).
 
 Decisions where METRICS.md is silent:
 
@@ -23,6 +24,14 @@ Decisions where METRICS.md is silent:
    exact (fractions of the points, no floating-point rounding at the boundary).
 4. Reasons come worst first: fired rules (red, then amber), then passed, not applicable and
    no-data rules, each in rule order.
+5. A rule may have nothing to judge in a project at all: the KPI rules in a project that
+   defines no (active) KPI. It then answers None and is left out of the reasons, so a
+   project without KPIs reads exactly as before. A project whose KPIs have no measurement
+   yet is "no data" for the KPI rules (and grey if the flow rules have no data either).
+6. KPI rules use each active KPI's latest measurement (latest period start), however old.
+   The red rule fires when any is beyond its red threshold; the amber rule when any is
+   beyond its amber threshold, as METRICS.md words it, so a KPI beyond red is named by both
+   (as the 50% forecast rule fires along with the 85% one).
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Literal, Protocol
 
+from metrics.kpis.figures import KpiFigure
+from metrics.kpis.rag import worse_word
+from metrics.kpis.text import number_text, value_text
 from metrics.rounding import round_half_up
 from metrics.snapshots import ProjectSnapshot
 
@@ -90,7 +102,8 @@ class ProjectHealth:
 
 
 class HealthRule(Protocol):
-    """What `evaluate_health` needs of a rule: KPI rules will have this shape too."""
+    """What `evaluate_health` needs of a rule. `evaluate` answers None when the rule has
+    nothing to judge in this project (decision 5)."""
 
     @property
     def name(self) -> str: ...
@@ -101,7 +114,7 @@ class HealthRule(Protocol):
     @property
     def description(self) -> str: ...
 
-    def evaluate(self, snapshot: ProjectSnapshot) -> RuleOutcome: ...
+    def evaluate(self, snapshot: ProjectSnapshot) -> RuleOutcome | None: ...
 
 
 def _days(count: int) -> str:
@@ -163,7 +176,7 @@ class SayDoBelow:
 
     def evaluate(self, snapshot: ProjectSnapshot) -> RuleOutcome:
         window = snapshot.summary.closed_sprints[-self.sprints :]
-        rated = [s for s in window if s.committed_points > 0]
+        rated = [s for s in window if s.committed_points]  # None: membership unknown
         if not rated:
             return RuleOutcome(
                 Verdict.NO_DATA,
@@ -183,6 +196,68 @@ class SayDoBelow:
         if mean < Fraction(self.threshold):
             return RuleOutcome(Verdict.FIRED, f"{figures}, below {self.threshold}.")
         return RuleOutcome(Verdict.PASSED, f"{figures}, not below {self.threshold}.")
+
+
+def kpi_value_text(figure: KpiFigure) -> str:
+    return value_text(figure.value, figure.unit)
+
+
+def _kpi_names(figures: list[KpiFigure]) -> str:
+    return ", ".join(figure.name for figure in figures)
+
+
+@dataclass(frozen=True, slots=True)
+class KpiBeyondThreshold:
+    """Fires when any active KPI's latest value is beyond its `threshold` ("red" or
+    "amber") threshold: strictly worse, in the KPI's direction (metrics.kpis.rag)."""
+
+    name: str
+    status: HealthStatus
+    threshold: Literal["red", "amber"]
+    description: str
+
+    def _beyond(self, figure: KpiFigure) -> bool:
+        if self.threshold == RED:
+            return figure.status == RED
+        return figure.status in (AMBER, RED)
+
+    def _limit(self, figure: KpiFigure) -> Decimal:
+        return figure.red_threshold if self.threshold == RED else figure.amber_threshold
+
+    def evaluate(self, snapshot: ProjectSnapshot) -> RuleOutcome | None:
+        figures = list(snapshot.kpis)
+        if not figures:
+            return None
+        measured = [figure for figure in figures if figure.measured]
+        unmeasured = [figure for figure in figures if not figure.measured]
+        if not measured:
+            return RuleOutcome(
+                Verdict.NO_DATA,
+                f"No KPI has a measurement yet ({_kpi_names(unmeasured)}).",
+            )
+        missing = f" Not measured yet: {_kpi_names(unmeasured)}." if unmeasured else ""
+        beyond = [figure for figure in measured if self._beyond(figure)]
+        if beyond:
+            details = "; ".join(
+                f"{figure.name} {kpi_value_text(figure)} for {figure.period_start.isoformat()} is "
+                f"{worse_word(figure.direction)} its {self.threshold} threshold "
+                f"{number_text(self._limit(figure))}"
+                for figure in beyond
+            )
+            count = "1 KPI is" if len(beyond) == 1 else f"{len(beyond)} KPIs are"
+            return RuleOutcome(
+                Verdict.FIRED,
+                f"{count} beyond the {self.threshold} threshold: {details}.{missing}",
+            )
+        values = ", ".join(f"{figure.name} {kpi_value_text(figure)}" for figure in measured)
+        if len(measured) == 1:
+            sentence = f"{values} is not beyond its {self.threshold} threshold."
+        else:
+            sentence = (
+                f"None of the {len(measured)} measured KPIs is beyond its {self.threshold} "
+                f"threshold ({values})."
+            )
+        return RuleOutcome(Verdict.PASSED, sentence + missing)
 
 
 FORECAST_85_AFTER_TARGET = ForecastAfterTarget(
@@ -206,18 +281,35 @@ SAY_DO_BELOW = SayDoBelow(
     description="Amber: the say/do ratio of the last 3 closed sprints averages below 0.7.",
 )
 
+KPI_BEYOND_RED = KpiBeyondThreshold(
+    name="KPI_BEYOND_RED",
+    status=RED,
+    threshold=RED,
+    description="Red: a KPI's latest value is beyond its red threshold.",
+)
+KPI_BEYOND_AMBER = KpiBeyondThreshold(
+    name="KPI_BEYOND_AMBER",
+    status=AMBER,
+    threshold=AMBER,
+    description="Amber: a KPI's latest value is beyond its amber threshold.",
+)
+
 DEFAULT_RULES: tuple[HealthRule, ...] = (
     FORECAST_85_AFTER_TARGET,
     FORECAST_50_AFTER_TARGET,
     SAY_DO_BELOW,
+    KPI_BEYOND_RED,
+    KPI_BEYOND_AMBER,
 )
 
 
 def evaluate_health(
     snapshot: ProjectSnapshot, rules: tuple[HealthRule, ...] = DEFAULT_RULES
 ) -> ProjectHealth:
-    """The project's RAG status and the reasons, worst first (decisions 1 and 4)."""
-    answers = [(rule, rule.evaluate(snapshot)) for rule in rules]
+    """The project's RAG status and the reasons, worst first (decisions 1, 4 and 5)."""
+    answers = [
+        (rule, outcome) for rule in rules if (outcome := rule.evaluate(snapshot)) is not None
+    ]
     reasons = sorted(
         (
             HealthReason(
@@ -233,8 +325,8 @@ def evaluate_health(
     if all(outcome.verdict == Verdict.NO_DATA for _rule, outcome in answers):
         summary = HealthReason(
             rule=NO_DATA_RULE,
-            sentence="No data: no closed sprint with a say/do ratio and no forecast of the "
-            "open items, so the health cannot be judged.",
+            sentence="No data: no closed sprint with a say/do ratio, no forecast of the "
+            "open items and no measured KPI, so the health cannot be judged.",
             verdict=Verdict.NO_DATA,
             status=GREY,
         )

@@ -5,11 +5,12 @@ Two levels, so each page pays only for what it shows:
 - `ProjectFlowSummary`, the portfolio summary row: the sprint figures of the last closed
   sprints and of the active one, and the present-time flow figures. Two queries for any
   number of projects.
-- `ProjectSnapshot`: a summary plus the Monte Carlo forecast of the open scope and the active
-  sprint's burndown. Two more queries for any number of projects, then one simulation per
-  project in memory (NumPy). Health (`metrics.health`) and risk signals (`metrics.risks`) are
-  pure functions of a snapshot, so the portfolio dashboard, a project's page, the API and,
-  later, the agents (STYLE.md "Agents": analysts read frozen snapshots) see the same figures.
+- `ProjectSnapshot`: a summary plus the Monte Carlo forecast of the open scope, the active
+  sprint's burndown and the project's KPIs with their latest values. Three more queries for
+  any number of projects, then one simulation per project in memory (NumPy). Health
+  (`metrics.health`) and risk signals (`metrics.risks`) are pure functions of a snapshot, so
+  the portfolio dashboard, a project's page, the API and, later, the agents (STYLE.md
+  "Agents": analysts read frozen snapshots) see the same figures.
 
 Every project is measured at `project.metrics_now(now)`: the real now, or the instant an
 imported snapshot describes (Project.data_as_of). The functions here check no permission
@@ -29,6 +30,7 @@ from django.core.cache import cache
 from metrics import flow, forecasting
 from metrics.flow import BurndownDay, ProjectFlow, SprintFigures, WeekThroughput
 from metrics.forecasting import WhenForecast
+from metrics.kpis.figures import KpiFigure, kpi_figures_unsafe
 from portfolio.models import Project, Sprint
 
 SUMMARY_VELOCITY_SPRINTS = 6
@@ -69,13 +71,15 @@ class ProjectSnapshot:
     `forecast` is the "when" forecast of the open items with the default seed (so the same
     data always gives the same health); `active_sprint_day` is the latest day of the active
     sprint's burndown that has ended by `now` (None before the end of its first day), with
-    the figures of that day in the sprint's burndown."""
+    the figures of that day in the sprint's burndown. `kpis` are the project's active KPIs
+    (by name) with their latest measurement, which the KPI health rules read."""
 
     summary: ProjectFlowSummary
     open_items: int
     open_points: Decimal
     forecast: WhenForecast
     active_sprint_day: BurndownDay | None
+    kpis: tuple[KpiFigure, ...] = ()
 
     @property
     def key(self) -> str:
@@ -161,9 +165,9 @@ def project_snapshots_unsafe(
     history_days: int = forecasting.DEFAULT_HISTORY_DAYS,
     trials: int = forecasting.DEFAULT_TRIALS,
 ) -> list[ProjectSnapshot]:
-    """Snapshots of the summarized projects, in their order: two queries whatever their
+    """Snapshots of the summarized projects, in their order: three queries whatever their
     number (forecast samples with the open scope; the latest ended burndown day of the
-    active sprints), then one
+    active sprints; the KPIs with their latest values), then one
     "when" simulation of the open items per project, memoized in the cache by its inputs
     (metrics.forecasting, decision 7)."""
     nows = {summary.project_id: summary.now for summary in summaries}
@@ -172,6 +176,7 @@ def project_snapshots_unsafe(
     burndowns = flow.burndowns_unsafe(
         sprint_ids=list(ended_by), project_ids=list(nows), ended_by=ended_by
     )
+    kpis = kpi_figures_unsafe(project_ids=list(nows))
     snapshots = []
     for summary in summaries:
         history = samples[summary.project_id]
@@ -185,6 +190,7 @@ def project_snapshots_unsafe(
                     history, remaining=history.open_items, seed=seed, trials=trials, cache=cache
                 ),
                 active_sprint_day=burndown.days[-1] if burndown and burndown.days else None,
+                kpis=kpis.get(summary.project_id, ()),
             )
         )
     return snapshots

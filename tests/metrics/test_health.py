@@ -72,6 +72,8 @@ def test_default_rules_are_named_configurable_policies_with_thresholds():
         "FORECAST_85_AFTER_TARGET",
         "FORECAST_50_AFTER_TARGET",
         "SAY_DO_BELOW",
+        "KPI_BEYOND_RED",
+        "KPI_BEYOND_AMBER",
     ]
     assert (FORECAST_85_AFTER_TARGET.status, FORECAST_85_AFTER_TARGET.percentile) == ("red", 85)
     assert (FORECAST_50_AFTER_TARGET.status, FORECAST_50_AFTER_TARGET.percentile) == ("amber", 50)
