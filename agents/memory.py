@@ -699,6 +699,7 @@ def _recalled(row: Sequence[Any]) -> RecalledMemory:
         project_id=project_id,
         exact_terms=bool(lexical),
         score=round(float(score), 6),
+        extra={"decision_subject": subject or ""},
     )
 
 

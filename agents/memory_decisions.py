@@ -51,6 +51,7 @@ from governance.models import (
     RecommendationState,
 )
 from portfolio.models import Project
+from portfolio.permissions import visible_portfolio_ids
 
 REMEMBERED_DECISION_KINDS = frozenset(
     {
@@ -342,6 +343,24 @@ def _link_supersessions(
         MemoryItem.objects.filter(pk__in=older_items, superseded_by__isnull=True).exclude(
             pk=newer_item
         ).update(superseded_by_id=newer_item)
+
+
+def decision_memory_of_recommendation(*, user: Any, recommendation_id: int) -> MemoryItem | None:
+    """The memory of a recommendation's proposal, if remembered and the user may see its
+    portfolio (one query)."""
+    proposal = DecisionLog.objects.filter(
+        kind=DecisionKind.RECOMMENDATION, subject=f"recommendation:{int(recommendation_id)}"
+    ).annotate(text_id=Cast("pk", CharField()))
+    return (
+        MemoryItem.objects.filter(
+            source_type=SOURCE_DECISION_LOG,
+            kind=MemoryKind.DECISION,
+            source_id__in=proposal.values("text_id"),
+            portfolio_id__in=visible_portfolio_ids(user),
+        )
+        .only("id", "portfolio_id")
+        .first()
+    )
 
 
 def decisions_not_remembered(*, limit: int = 500) -> list[int]:

@@ -9,13 +9,13 @@ import pytest
 from django.db import connection, transaction
 
 from agents.memory import (
+    MemoryEntry,
     memory_item_for_source,
     memory_recall,
     memory_recall_for_run,
     memory_recall_like_item,
     memory_remember,
     memory_remember_many,
-    MemoryEntry,
 )
 from agents.models import MemoryItem, MemoryKind
 from tests.factories import PortfolioFactory, UserFactory
@@ -150,9 +150,7 @@ def test_a_term_most_memories_share_is_not_an_exact_match_once_statistics_exist(
     assert common
 
 
-def test_superseded_memory_is_recalled_marked_stale_or_left_out_on_request(
-    world, embedding_model
-):
+def test_superseded_memory_is_recalled_marked_stale_or_left_out_on_request(world, embedding_model):
     old = remember(world.own, "Decision: the supplier slipped the delivery; we wait for them.")
     new = remember(
         world.own,
