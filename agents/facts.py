@@ -969,9 +969,11 @@ def facts_compute(snapshot: RunSnapshot) -> Facts:
 def facts_describe(facts: Facts) -> str:
     """One line for the run's progress."""
     counts = facts.counts
-    text = f"{counts['risks']} risk signals ({counts['risks_high']} high)"
+    text = f"{counts['risks']} risk signal{'s' if counts['risks'] != 1 else ''} "
+    text += f"({counts['risks_high']} high)"
     if counts["late_projects"]:
-        text += f", {counts['late_projects']} late projects"
+        late = counts["late_projects"]
+        text += f", {late} late project{'s' if late != 1 else ''}"
     if facts.ranking is not None:
         text += f", {counts['epics_moved']} of {counts['epics']} epics move"
     return text

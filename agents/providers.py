@@ -108,11 +108,16 @@ def chat_model(provider: str, model: str) -> Any:
     )
 
 
+OUTPUT_SCHEMA = AgentOutput.model_json_schema()
+
+
 def _structured(chat: Any) -> Any:
-    """The chat model bound to the output schema; `include_raw` keeps the raw message (its
-    token usage) and turns a parsing failure into a value instead of an exception."""
+    """The chat model bound to the output schema. The schema goes as JSON Schema (not the
+    pydantic class), so LangChain parses the JSON and agents.schemas validates it here: a
+    reply that is not JSON and one that is not the schema are told apart, and `include_raw`
+    keeps the raw message (its token usage) either way."""
     return chat.with_structured_output(
-        AgentOutput, method=settings.AGENT_STRUCTURED_OUTPUT, include_raw=True
+        OUTPUT_SCHEMA, method=settings.AGENT_STRUCTURED_OUTPUT, include_raw=True
     )
 
 
@@ -183,19 +188,21 @@ def _call(attempt: _Attempt, context: RunContext, messages: list[Any]) -> AgentO
         output_tokens=attempt.output_tokens,
     )
     parsed, error = answer.get("parsed"), answer.get("parsing_error")
-    if not isinstance(parsed, AgentOutput):
+    if parsed is None:
         attempt.outcome = "invalid_output"
-        if isinstance(error, PydanticValidationError):
-            attempt.reason = f"not the schema: {error.error_count()} errors, e.g. " + (
-                "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()[:3]
-                )
-            )
-        else:
-            attempt.reason = _error_text(error) if error else "no structured answer"
+        attempt.reason = f"not JSON: {_error_text(error)}" if error else "no structured answer"
         attempt.reason = attempt.reason[:500]
         return None
-    return parsed
+    try:
+        return AgentOutput.model_validate(parsed)
+    except PydanticValidationError as invalid:
+        attempt.outcome = "invalid_output"
+        details = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'answer'}: {e['msg']}"
+            for e in invalid.errors()[:3]
+        )
+        attempt.reason = f"not the schema ({invalid.error_count()} errors): {details}"[:500]
+        return None
 
 
 def _record_usage(run: AgentRun, attempt: _Attempt) -> None:

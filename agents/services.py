@@ -354,7 +354,8 @@ def _perform(run: AgentRun, progress: _Progress) -> None:
 
     progress.start("snapshot")
     snapshot = facts.snapshot_build(reader=reader, run=run)
-    progress.done("snapshot", f"{len(snapshot.projects)} projects, as of {snapshot.as_of}")
+    count = len(snapshot.projects)
+    progress.done("snapshot", f"{count} project{'s' if count != 1 else ''} as of {snapshot.as_of}")
 
     progress.start("facts")
     computed = facts.facts_compute(snapshot)

@@ -54,3 +54,46 @@ def ranked_epics(portfolio: Portfolio, project: Project) -> list[Epic]:
         )
         for rank, (key, (value, criticality, reduction, size)) in enumerate(scores.items(), 1)
     ]
+
+
+def honest_answer(
+    data: dict,
+    *,
+    summary: str | None = None,
+    evidence: str | None = None,
+    drop_high: bool = False,
+    severity: str | None = None,
+    confidence: float = 0.8,
+) -> dict:
+    """What a model that follows the rules answers from a run's DATA block: every fact as a
+    risk with its evidence, figures quoted from the data, the computed ranking. The options
+    break one rule each."""
+    facts = data["facts"]
+    risks = [
+        {
+            "code": risk["code"],
+            "severity": risk["severity"],
+            "title": risk["title"],
+            "detail": risk["sentence"],
+            "project_key": risk["project_key"],
+            "evidence_ids": list(risk["evidence_ids"]),
+        }
+        for risk in facts["risks"]
+        if not (drop_high and risk["severity"] == "high")
+    ]
+    if severity:
+        risks[0]["severity"] = severity
+    if evidence:
+        risks[0]["evidence_ids"].append(evidence)
+    ranking = facts["ranking"]
+    moved = bool(ranking) and any(
+        epic["current_position"] != epic["proposed_position"] for epic in ranking["epics"]
+    )
+    return {
+        "summary": summary or f"Model view: {facts['counts']['risks']} risk signals.",
+        "trade_offs": [],
+        "risks": risks,
+        "recommendation_rationale": "Ordered by WSJF." if ranking else "",
+        "proposed_ranking": ranking["proposed_keys"] if moved else [],
+        "confidence": confidence,
+    }
