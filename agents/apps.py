@@ -10,3 +10,6 @@ class AgentsConfig(AppConfig):
 
         # Decisions are remembered after their transaction commits (agents/memory_decisions.py).
         receivers_memory.connect()
+
+        # Risk scans on KPI measurements and closed sprints: importing connects them.
+        from agents import receivers  # noqa: F401

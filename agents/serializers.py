@@ -9,9 +9,21 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from agents.models import AgentRun, RunKind
+from agents.models import AgentRun, RunKind, RunStatus, RunTrigger
 from agents.selectors import agent_run_result
 from portfolio.models import Portfolio, Project
+
+
+def _choice_field(choices: type, **kwargs: Any) -> serializers.ChoiceField:
+    """A choice of `choices` (a TextChoices), validated as such but documented as a plain
+    string listing the values: an enum component would collide with the other apps' "kind"
+    and "status" enums (as governance.serializers does for policy kinds)."""
+    schema = {"type": "string", "description": f"One of: {', '.join(choices.values)}."}
+    field_class = extend_schema_field(schema)(
+        type(f"{choices.__name__}Field", (serializers.ChoiceField,), {})
+    )
+    return field_class(choices=choices.choices, **kwargs)
+
 
 # --- input ------------------------------------------------------------------------------------
 
@@ -22,9 +34,8 @@ class AgentRunCreateInputSerializer(serializers.Serializer):
     only what the caller may see, so an invisible one is "does not exist" (400), never a hint
     that it exists; whether the caller may start runs there is the service's answer (403)."""
 
-    kind = serializers.ChoiceField(
-        choices=RunKind.choices,
-        help_text="risk_scan (needs `project`), portfolio_review or prioritization.",
+    kind = _choice_field(
+        RunKind, help_text="risk_scan (needs `project`), portfolio_review or prioritization."
     )
     portfolio = serializers.SlugRelatedField(
         slug_field="slug",
@@ -69,6 +80,11 @@ class AgentRunAcceptedSerializer(serializers.Serializer):
 
 
 class _ScopeMixin(serializers.Serializer):
+    kind = _choice_field(RunKind, read_only=True)
+    status = _choice_field(
+        RunStatus, read_only=True, help_text="queued, running, then succeeded, degraded or failed."
+    )
+    trigger = _choice_field(RunTrigger, read_only=True)
     portfolio = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     project = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
     requested_by = serializers.SlugRelatedField(

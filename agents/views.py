@@ -134,7 +134,7 @@ def run_start(request: HttpRequest, slug: str) -> HttpResponse:
     if not agent_run_start_allowed(user=request.user, portfolio=portfolio):
         raise PermissionDenied("Only a PMO leader of this portfolio may start agent runs.")
     projects = visible_projects(request.user).filter(portfolio=portfolio).order_by("key")
-    form = AgentRunStartForm(request.POST or None, projects=projects)
+    form = AgentRunStartForm(request.POST if request.method == "POST" else None, projects=projects)
     if request.method == "POST" and form.is_valid():
         try:
             run, created = agent_run_request(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pmo.settings")
@@ -41,6 +42,10 @@ app.conf.update(
         "recommendation-expiry": {
             "task": "governance.tasks.recommendation_expire_due_task",
             "schedule": 60.0 * 60,
+        },
+        "agent-portfolio-reviews": {
+            "task": "agents.tasks.schedule.portfolio_reviews_nightly",
+            "schedule": crontab(hour=2, minute=0),
         },
     },
 )

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from agents.memory import RecalledMemory
-from agents.models import MemoryItem, MemoryKind, RunKind, RunStatus
+from agents.models import AgentRun, MemoryItem, MemoryKind, RunKind, RunStatus, RunTrigger
 from agents.models.memory import EMBEDDING_DIMENSIONS
 from governance.decision_log import decision_record
 from governance.models import DecisionKind
@@ -382,3 +382,118 @@ def test_the_navigation_links_the_agent_runs(client, world):
     client.force_login(world.viewer)
     page = client.get(reverse("agents:run-list")).content.decode()
     assert '<a href="/agents/runs/" aria-current="page">Agent runs</a>' in page
+
+
+# --- starting a run ------------------------------------------------------------------------------
+
+
+def start_url(slug: str = "payments") -> str:
+    return reverse("agents:run-start", args=[slug])
+
+
+def test_run_review_queues_a_portfolio_review_and_opens_its_page(
+    client, world, django_capture_on_commit_callbacks
+):
+    client.force_login(world.pmo_leader)
+
+    with django_capture_on_commit_callbacks() as enqueued:
+        response = client.post(start_url(), {"kind": "portfolio_review"})
+
+    run = AgentRun.objects.get()
+    assert (run.kind, run.portfolio, run.project, run.trigger, run.requested_by) == (
+        RunKind.PORTFOLIO_REVIEW,
+        world.own,
+        None,
+        RunTrigger.USER,
+        world.pmo_leader,
+    )
+    assert run.status == RunStatus.QUEUED
+    assert len(enqueued) == 1
+    assert response.status_code == 302
+    assert response["Location"] == detail_url(run)
+    page = client.get(response["Location"]).content.decode()
+    assert f"Portfolio review of Payments queued (run #{run.pk})." in page
+    assert 'hx-trigger="every 1s"' in page
+
+
+def test_the_buttons_swap_in_the_live_progress_with_htmx(client, world):
+    client.force_login(world.pmo_leader)
+
+    response = client.post(start_url(), {"kind": "prioritization"}, headers=HTMX)
+
+    run = AgentRun.objects.get()
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith(f'<section id="run-status-{run.pk}"')
+    assert f"Prioritization of Payments queued (run #{run.pk})." in body
+    assert 'hx-trigger="every 1s"' in body
+
+
+def test_scan_risks_twice_follows_the_pending_scan_instead_of_starting_another(client, world):
+    client.force_login(world.pmo_leader)
+
+    client.post(start_url(), {"kind": "risk_scan", "project": "PAY"})
+    response = client.post(start_url(), {"kind": "risk_scan", "project": "PAY"}, follow=True)
+
+    run = AgentRun.objects.get()
+    assert run.project == world.own_project
+    assert f"A risk scan of PAY is already pending (run #{run.pk})" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"kind": "risk_scan"}, "project", "A risk scan is about one project"),
+        ({"kind": "portfolio_review", "project": "PAY"}, "project", "choose no project"),
+        ({"kind": "astrology"}, "kind", "Select a valid choice"),
+        ({"kind": "risk_scan", "project": "SHIP"}, "project", "Select a valid choice"),
+        ({}, "kind", "This field is required"),
+    ],
+)
+def test_a_bad_start_request_is_a_form_error_and_starts_nothing(
+    client, world, data, field, message
+):
+    client.force_login(world.pmo_leader)
+
+    response = client.post(start_url(), data)
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert any(message in error for error in form.errors[field])
+    assert message in response.content.decode()
+    assert not AgentRun.objects.exists()
+
+
+def test_a_bad_start_request_from_a_button_answers_the_errors_in_place(client, world):
+    client.force_login(world.pmo_leader)
+    response = client.post(start_url(), {"kind": "risk_scan"}, headers=HTMX)
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="run-start-errors"')
+    assert "A risk scan is about one project" in body
+    assert not AgentRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("anonymous", 302),
+        ("viewer", 403),
+        ("executive", 403),
+        ("team_lead", 403),
+        ("outsider", 404),
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_only_pmo_leaders_of_the_portfolio_may_start_runs(client, world, role, status, method):
+    login(client, world, role)
+    response = getattr(client, method)(start_url(), {"kind": "portfolio_review"})
+    assert response.status_code == status
+    assert not AgentRun.objects.exists()
+
+
+def test_the_start_form_offers_the_kinds_and_the_portfolio_projects(client, world):
+    client.force_login(world.pmo_leader)
+    page = client.get(start_url()).content.decode()
+    assert '<option value="risk_scan">Risk scan</option>' in page
+    assert '<option value="PAY">' in page
+    assert '<option value="SHIP">' not in page
