@@ -13,8 +13,9 @@ A run goes queued -> running -> succeeded | degraded | failed:
    one transaction.
 
 Reliability (the worker may be killed at any instant; Celery redelivers with acks_late):
-- A session advisory lock per run: a duplicate delivery of a running run returns at once; a
-  redelivery after a lost worker finds the lock gone with the dead session and runs again.
+- A session advisory lock per run: a duplicate delivery of a running run is retried later
+  (and then finds it finished); a redelivery after a lost worker finds the lock gone with
+  the dead session (or retries until PostgreSQL has closed it) and runs again.
 - The claim is a conditional UPDATE on (status, attempts): each delivery that starts work
   counts one attempt; past `AGENT_MAX_ATTEMPTS` the run is marked failed with the reason
   (a poison run stops).
@@ -230,13 +231,20 @@ def _run_lock(run_id: int) -> Iterator[bool]:
 
 
 def agent_run_execute(*, run_id: int) -> None:
-    """Execute a queued run (or one a lost worker left running). Idempotent: a finished,
-    missing or locked run is left alone; see the module docstring for redelivery."""
+    """Execute a queued run (or one a lost worker left running). Idempotent: a finished or
+    missing run is left alone; see the module docstring for redelivery.
+
+    A run whose lock is held raises AgentRunInterrupted (the task retries with backoff):
+    either another worker is running it (the retry then finds it finished), or the session
+    of a worker killed an instant ago is not closed yet (the retry then runs it). Returning
+    instead would acknowledge the message and could leave the run running forever."""
     try:
         with _run_lock(run_id) as locked:
             if locked:
                 _execute_locked(run_id)
-    except (DatabaseError, AgentRunInterrupted) as error:
+            elif AgentRun.objects.filter(pk=run_id).exclude(status__in=FINISHED_STATUSES).exists():
+                raise AgentRunInterrupted(f"agent run {run_id} is locked by another session")
+    except DatabaseError as error:
         raise AgentRunInterrupted(str(error)) from error
 
 
