@@ -1,9 +1,11 @@
-"""CSV downloads of the dashboards' charts: `metrics:<chart>-csv`, one per chart."""
+"""CSV downloads of the dashboards' charts: `metrics:<chart>-csv`, one per chart; the KPI
+pages (metrics/kpis/urls.py)."""
 
 from django.urls import path
 
 from metrics import views
 from metrics.dashboards import CSV_CHARTS
+from metrics.kpis import urls as kpi_urls
 
 app_name = "metrics"
 urlpatterns = [
@@ -21,4 +23,5 @@ urlpatterns = [
         )
         for chart in CSV_CHARTS
     ),
+    *kpi_urls.urlpatterns,
 ]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -42,15 +42,13 @@ from django.utils import timezone
 from governance.models import DecisionKind
 from governance.services import decision_record
 from metrics.events import kpi_measurement_recorded
-from metrics.kpis import access, computed, periods
+from metrics.kpis import access, computed, importing, periods
 from metrics.kpis.rag import Status, kpi_status, thresholds_error
 from metrics.kpis.text import instant_text, value_text
-from metrics.models import KPI, VALUE_DIGITS, VALUE_PLACES, KPIMeasurement, KPIMeasurementRevision
+from metrics.kpis.validation import NOTE_MAX_LENGTH, parse_value, range_error
+from metrics.models import KPI, KPIMeasurement, KPIMeasurementRevision
 from portfolio.models import Portfolio, Project, Sprint
 
-NOTE_MAX_LENGTH = 2_000
-MAX_INTEGER_DIGITS = VALUE_DIGITS - VALUE_PLACES
-PLACES = Decimal(1).scaleb(-VALUE_PLACES)
 NON_FIELD = "__all__"
 
 Source = KPIMeasurement.Source
@@ -88,53 +86,6 @@ class MeasurementConflict(Exception):
 
 
 # --- validation ----------------------------------------------------------------------------
-
-
-def parse_value(raw: object) -> Decimal:
-    """A KPI value from what a person or a file typed; ValueError with the reason."""
-    if isinstance(raw, bool):
-        raise ValueError("is not a number")
-    if isinstance(raw, Decimal | int):
-        number = Decimal(raw)
-    elif isinstance(raw, float):
-        number = Decimal(str(raw))
-    else:
-        text = str(raw).strip().replace("\u2212", "-")
-        if not text:
-            raise ValueError("is empty")
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise ValueError(f"'{text[:40]}' is not a number") from None
-    if not number.is_finite():
-        raise ValueError("is not a finite number")
-    if abs(number) >= Decimal(10) ** MAX_INTEGER_DIGITS:
-        raise ValueError(f"is too large (at most {MAX_INTEGER_DIGITS} digits before the point)")
-    rounded = number.quantize(PLACES)
-    if rounded != number:
-        raise ValueError(f"has more than {VALUE_PLACES} decimal places")
-    return rounded
-
-
-def range_error(kpi: KPI, value: Decimal) -> str | None:
-    """Why `value` is outside the KPI's allowed range (inclusive bounds), or None."""
-    low, high = kpi.min_value, kpi.max_value
-    unit = kpi.unit
-    if low is not None and high is not None and not low <= value <= high:
-        return (
-            f"{value_text(value, unit)} is outside the allowed range "
-            f"{value_text(low, unit)} to {value_text(high, unit)}."
-        )
-    if low is not None and value < low:
-        return (
-            f"{value_text(value, unit)} is below the lowest allowed value {value_text(low, unit)}."
-        )
-    if high is not None and value > high:
-        return (
-            f"{value_text(value, unit)} is above the highest allowed value "
-            f"{value_text(high, unit)}."
-        )
-    return None
 
 
 def kpi_today(kpi: KPI) -> dt.date:
@@ -790,3 +741,124 @@ def kpi_update(
     if locked.is_computed and locked.active:
         kpi_computed_refresh(project=locked.project, kpi=locked)
     return locked
+
+
+# --- CSV import ------------------------------------------------------------------------------
+
+
+def kpi_measurements_import(
+    *, actor: AbstractBaseUser, project: Project, data: bytes, filename: str = ""
+) -> importing.KpiImportReport:
+    """Import a CSV of measurements into the project's KPIs (format: metrics.kpis.importing):
+    every row is checked first and any bad row refuses the whole file (KpiImportInvalid,
+    every problem with its line); otherwise all of it is applied in one transaction, each
+    changed value with its revision, one decision-log entry with the file's SHA-256 and the
+    counts, and one `kpi_measurement_recorded` event for the project (the latest period
+    written, so the agents scan the project once per file, not once per row)."""
+    if not access.can_record_in_project(actor, project):
+        raise PermissionDenied("You may not change this project's KPIs.")
+    sha256 = importing.file_hash(data)
+    with transaction.atomic():
+        kpis = list(
+            KPI.objects.select_for_update(of=("self",))
+            .filter(project=project)
+            .select_related("project", "portfolio")
+            .order_by("pk")
+        )
+        starts = Sprint.objects.filter(project=project).values_list("start", flat=True)
+        rows = importing.read_rows(
+            data,
+            kpis=kpis,
+            today=periods.local_today(project.time_zone),
+            sprint_starts=periods.sprint_start_dates(list(starts), project.time_zone),
+        )
+        existing = {
+            (row.kpi_id, row.period_start): row
+            for row in KPIMeasurement.objects.select_for_update(of=("self",)).filter(
+                kpi__in=[kpi.pk for kpi in kpis],
+                period_start__in={row.period_start for row in rows},
+            )
+        }
+        now = timezone.now()
+        created: list[KPIMeasurement] = []
+        revisions: list[KPIMeasurementRevision] = []
+        corrected = unchanged = 0
+        touched: list[KPIMeasurement] = []
+        for row in rows:
+            current = existing.get((row.kpi.pk, row.period_start))
+            if current is None:
+                created.append(
+                    KPIMeasurement(
+                        kpi=row.kpi,
+                        period_start=row.period_start,
+                        value=row.value,
+                        note=row.note,
+                        source=Source.IMPORT,
+                        entered_by=actor,
+                        entered_at=now,
+                    )
+                )
+                continue
+            if current.value == row.value and current.note == row.note:
+                unchanged += 1
+                continue
+            old_value, old_note = current.value, current.note
+            current.value, current.note, current.source = row.value, row.note, Source.IMPORT
+            current.entered_by, current.entered_at = actor, now
+            current.version += 1
+            current.save(
+                update_fields=["value", "note", "source", "entered_by", "entered_at", "version"]
+            )
+            revisions.append(
+                _revision(
+                    measurement=current,
+                    change=Change.IMPORTED,
+                    old_value=old_value,
+                    old_note=old_note,
+                    actor=actor,
+                )
+            )
+            touched.append(current)
+            corrected += 1
+        for measurement in KPIMeasurement.objects.bulk_create(created, batch_size=1_000):
+            revisions.append(
+                _revision(
+                    measurement=measurement,
+                    change=Change.IMPORTED,
+                    old_value=None,
+                    old_note="",
+                    actor=actor,
+                )
+            )
+            touched.append(measurement)
+        KPIMeasurementRevision.objects.bulk_create(revisions, batch_size=1_000)
+        report = importing.KpiImportReport(
+            project_key=project.key,
+            rows=len(rows),
+            created=len(created),
+            corrected=corrected,
+            unchanged=unchanged,
+            kpis=tuple(sorted({row.kpi.name for row in rows})),
+            sha256=sha256,
+        )
+        if touched:
+            decision_record(
+                kind=DecisionKind.KPI_CHANGE,
+                actor=actor,
+                portfolio=project.portfolio,
+                subject=f"project:{project.key}",
+                summary=f"{project.key} KPI values imported from CSV: {report.summary()}",
+                inputs={"file": filename[:200], "sha256": sha256, "rows": len(rows)},
+                outputs={
+                    "created": report.created,
+                    "corrected": corrected,
+                    "unchanged": unchanged,
+                    "kpis": list(report.kpis),
+                },
+            )
+            latest = max(touched, key=lambda m: (m.period_start, m.pk))
+            kpi = next(k for k in kpis if k.pk == latest.kpi_id)
+            publish_recorded(
+                measurement=latest, kpi=kpi, status=measurement_status(kpi, latest.value)
+            )
+    return report
