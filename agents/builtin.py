@@ -12,7 +12,7 @@ from __future__ import annotations
 from agents.facts import Facts, ProjectFigures, RiskFact, RunSnapshot
 from agents.schemas import AgentOutput, RiskFlag, TradeOff
 
-MAX_RISKS = 100
+MAX_RISKS = 300
 MAX_TRADE_OFFS = 20
 LISTED = 5
 
@@ -270,11 +270,10 @@ def _prioritization(snapshot: RunSnapshot, facts: Facts) -> AgentOutput:
                 ),
             )
         )
-    owners = {epic.project_key for epic in ranking.epics if epic.project_key}
     return AgentOutput(
         summary=summary,
         trade_offs=trade_offs[:MAX_TRADE_OFFS],
-        risks=_risk_flags([risk for risk in facts.risks if risk.project_key in owners]),
+        risks=_risk_flags(facts.risks),
         recommendation_rationale=rationale[:6000],
         proposed_ranking=list(ranking.proposed_keys) if counts["epics_moved"] else [],
         confidence=facts.confidence,

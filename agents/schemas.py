@@ -48,7 +48,7 @@ class AgentOutput(BaseModel):
 
     summary: str = Field(min_length=1, max_length=4000)
     trade_offs: list[TradeOff] = Field(max_length=20)
-    risks: list[RiskFlag] = Field(max_length=100)
+    risks: list[RiskFlag] = Field(max_length=300)
     recommendation_rationale: str = Field(max_length=6000)
     proposed_ranking: list[str] = Field(max_length=500)
     confidence: float = Field(ge=0, le=1)
