@@ -69,18 +69,22 @@ def _forecast_sentence(project: ProjectFigures) -> str:
 
 def _late_trade_off(project: ProjectFigures) -> TradeOff:
     forecast = project.forecast
-    return TradeOff(
-        title=f"{project.key}: scope, capacity or date",
-        detail=(
-            f"{project.key} {project.name} is late: the 85% forecast of its "
-            f"{_plural(forecast['open_items'], 'open item')} is {forecast['p85_date']}, after "
-            f"its target date {project.target_date}. Cut or defer scope, add capacity, or "
-            "move the date; each choice is for a person to make."
+    if forecast["available"] and forecast["p85_date"] and project.target_date:
+        return TradeOff(
+            title=f"{project.key}: scope, capacity or date",
+            detail=(
+                f"{project.key} {project.name} is late: the 85% forecast of its "
+                f"{_plural(forecast['open_items'], 'open item')} is {forecast['p85_date']}, "
+                f"after its target date {project.target_date}. Cut or defer scope, add "
+                "capacity, or move the date; each choice is for a person to make."
+            ),
+            project_keys=[project.key],
         )
-        if forecast["available"] and forecast["p85_date"] and project.target_date
-        else (
-            f"{project.key} {project.name} is at risk (health {project.health}). Decide "
-            "whether to protect its date with scope or capacity."
+    return TradeOff(
+        title=f"{project.key}: stalled",
+        detail=(
+            f"{project.key} {project.name} has finished nothing for two weeks while items are "
+            "open. Find what blocks it, or stop starting new work there."
         ),
         project_keys=[project.key],
     )
@@ -158,9 +162,11 @@ def _portfolio_review(snapshot: RunSnapshot, facts: Facts) -> AgentOutput:
     late = [p for p in snapshot.projects if p.key in facts.late_projects]
     parts = [_health_sentence(snapshot, facts)]
     if late:
-        parts.append(f"Late against their target date: {_keys([p.key for p in late])}.")
+        parts.append(
+            f"Late (85% forecast after the target date) or stalled: {_keys([p.key for p in late])}."
+        )
     else:
-        parts.append("No project is late against its target date.")
+        parts.append("No project is late against its target date or stalled.")
     if facts.counts["dependencies_on_late"]:
         parts.append(
             f"{_plural(facts.counts['dependencies_on_late'], 'project')} "

@@ -19,10 +19,14 @@ Facts and decisions:
 - Risk signals are metrics.risks' rules, unchanged (FORECAST_AFTER_TARGET, NO_THROUGHPUT,
   BURNDOWN_BEHIND_IDEAL, SCOPE_GROWTH, SAY_DO_LOW, CYCLE_TIME_RISING, AGING_WIP), each with
   its severity, sentence and evidence ids (the signal, its sprint, the items it names).
+- KPI_RED (high): an active KPI whose latest value is beyond its red threshold
+  (metrics.kpis.rag, the rule project health uses), with its value, thresholds and period;
+  portfolio-level KPIs count in portfolio runs (their project_key is None).
 - DEPENDENCY_LATE: a project depends on a *late* project of the portfolio. Late means the
-  provider's 85% forecast of its open items falls after its target date, or its health is
-  red. Severity high when the provider's 85% date is also after the dependent project's own
-  target date (it cannot get what it needs in time), else medium. A dependency on a project
+  provider's 85% forecast of its open items falls after its target date, or the provider is
+  stalled (NO_THROUGHPUT). A red health caused by a KPI is not lateness. Severity high when
+  the provider's 85% date is also after the dependent project's own target date (it cannot
+  get what it needs in time), else medium. A dependency on a project
   of another portfolio is listed as "outside the run's scope" with none of that project's
   data: a run never reads beyond its portfolio.
 - Prioritization: the proposed ranking is the WSJF order (metrics.flow's exact quotient),
@@ -43,6 +47,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count
@@ -53,12 +58,14 @@ from governance.selectors import DecisionFilters, decision_log_list, epic_rankin
 from governance.selectors import policy_list as governance_policy_list
 from metrics import risks as risk_rules
 from metrics.health import evaluate_health
+from metrics.kpis.rag import kpi_status
+from metrics.kpis.selectors import kpi_list, recent_measurements, with_latest
+from metrics.kpis.text import number_text
 from metrics.risks import SEVERITY_ORDER, RiskSignal, evaluate_risks
 from metrics.rounding import round_half_up
 from metrics.selectors import (
     HowManyForecast,
     ProjectDashboardRow,
-    ProjectHealth,
     ProjectSnapshot,
     WhenForecast,
     epic_ranking,
@@ -172,6 +179,24 @@ class DependencyFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class KpiFigures:
+    """An active KPI with its latest measurement; `note` is what a person typed with it."""
+
+    id: int
+    name: str
+    project_key: str | None  # None: a KPI of the portfolio as a whole
+    unit: str
+    direction: str
+    target: float
+    amber_threshold: float
+    red_threshold: float
+    period_start: str | None
+    value: float | None
+    status: str
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionFigures:
     id: int
     kind: str
@@ -209,6 +234,7 @@ class RunSnapshot:
     dependencies: tuple[DependencyFigures, ...]
     decisions: tuple[DecisionFigures, ...]
     capacity_inputs: tuple[CapacityInput, ...]
+    kpis: tuple[KpiFigures, ...] = ()
 
     def project(self, key: str) -> ProjectFigures | None:
         return next((p for p in self.projects if p.key == key), None)
@@ -234,13 +260,17 @@ def _forecast(forecast: WhenForecast) -> dict[str, Any]:
     }
 
 
-def _is_late(health: ProjectHealth, forecast: WhenForecast, target: dt.date | None) -> bool:
-    return health.status == "red" or (
+def _is_late(forecast: WhenForecast, target: dt.date | None, signals: Iterable[RiskSignal]) -> bool:
+    """Late: the 85% forecast of the open items after the target date, or stalled (nothing
+    done for two weeks while items are open). A red KPI makes the health red but is not
+    lateness: it is a fact of its own (KPI_RED)."""
+    after_target = (
         forecast.available
         and target is not None
         and forecast.p85_date is not None
         and forecast.p85_date > target
     )
+    return bool(after_target) or any(s.code == "NO_THROUGHPUT" for s in signals)
 
 
 def _figures_of_row(row: ProjectDashboardRow) -> ProjectFigures:
@@ -261,7 +291,7 @@ def _figures_of_row(row: ProjectDashboardRow) -> ProjectFigures:
         velocities=tuple(float(_number(v) or 0) for v in row.velocities),
         throughput_weeks=tuple(week.count for week in row.throughput_weeks),
         forecast=_forecast(row.forecast),
-        late=_is_late(row.health, row.forecast, row.target_date),
+        late=_is_late(row.forecast, row.target_date, row.risks),
     )
 
 
@@ -286,7 +316,7 @@ def _figures_of_snapshot(snapshot: ProjectSnapshot) -> ProjectFigures:
         velocities=tuple(float(_number(v) or 0) for v in summary.velocities),
         throughput_weeks=tuple(week.count for week in summary.throughput_weeks),
         forecast=_forecast(snapshot.forecast),
-        late=_is_late(health, snapshot.forecast, summary.target_date),
+        late=_is_late(snapshot.forecast, summary.target_date, evaluate_risks(snapshot)),
     )
 
 
@@ -342,6 +372,42 @@ def _decisions(reader: Any, portfolio: Portfolio) -> tuple[DecisionFigures, ...]
         )
         for entry in entries[:RECENT_DECISIONS]
     )
+
+
+def _kpis(reader: Any, portfolio: Portfolio, project: Project | None) -> tuple[KpiFigures, ...]:
+    """Active KPIs in scope with their latest value and its note (two queries): a project's
+    own for a risk scan, the portfolio's and all its projects' otherwise."""
+    queryset = kpi_list(user=reader, portfolio=portfolio, active=True)
+    if project is not None:
+        queryset = queryset.filter(project=project)
+    kpis = list(with_latest(queryset))
+    latest = recent_measurements(user=reader, kpis=kpis, per_kpi=1)
+    figures = []
+    for kpi in kpis:
+        measured = latest.get(kpi.pk) or []
+        value = kpi.latest_value
+        figures.append(
+            KpiFigures(
+                id=kpi.pk,
+                name=kpi.name,
+                project_key=kpi.project.key if kpi.project_id else None,
+                unit=kpi.unit,
+                direction=kpi.direction,
+                target=float(kpi.target),
+                amber_threshold=float(kpi.amber_threshold),
+                red_threshold=float(kpi.red_threshold),
+                period_start=_iso(kpi.latest_period),
+                value=None if value is None else float(value),
+                status=kpi_status(
+                    direction=kpi.direction,
+                    value=value,
+                    amber_threshold=kpi.amber_threshold,
+                    red_threshold=kpi.red_threshold,
+                ),
+                note=measured[-1].note if measured else "",
+            )
+        )
+    return tuple(figures)
 
 
 def _cited_item_keys(signals: Iterable[RiskSignal]) -> list[str]:
@@ -444,6 +510,7 @@ def snapshot_build(*, reader: Any, run: Any, now: dt.datetime | None = None) -> 
         dependencies=_dependency_figures(dependencies, portfolio),
         decisions=_decisions(reader, portfolio),
         capacity_inputs=capacity,
+        kpis=_kpis(reader, portfolio, run.project if run.kind == "risk_scan" else None),
     )
 
 
@@ -495,7 +562,7 @@ class RiskFact:
     id: str
     code: str
     severity: str
-    project_key: str
+    project_key: str | None  # None: a fact about the portfolio as a whole
     title: str
     sentence: str
     evidence_ids: tuple[str, ...]
@@ -697,7 +764,7 @@ def _dependency_facts(
                 else ""
             )
         else:
-            why = f"its health is {provider.health}"
+            why = "it has finished nothing for two weeks while items are open"
         fact_id = f"risk:{dependent.key}:DEPENDENCY_LATE:{provider.key}"
         figures = {
             "provider": provider.key,
@@ -727,6 +794,54 @@ def _dependency_facts(
                     f"project:{provider.key}",
                     f"forecast:{provider.key}",
                 ),
+                figures=figures,
+            )
+        )
+    return facts
+
+
+def _number_text(value: float) -> str:
+    return number_text(Decimal(str(value)))
+
+
+def _kpi_facts(book: _EvidenceBook, snapshot: RunSnapshot) -> list[RiskFact]:
+    """KPI_RED: each KPI in scope whose latest value is beyond its red threshold."""
+    facts = []
+    for kpi in snapshot.kpis:
+        scope = kpi.project_key or "portfolio"
+        url = reverse("metrics:kpi-detail", kwargs={"kpi_id": kpi.id})
+        figures = {
+            "value": kpi.value,
+            "unit": kpi.unit,
+            "period_start": kpi.period_start,
+            "red_threshold": kpi.red_threshold,
+            "amber_threshold": kpi.amber_threshold,
+            "target": kpi.target,
+            "direction": kpi.direction,
+        }
+        evidence_id = book.add(
+            f"kpi:{kpi.id}", "kpi", f"KPI {kpi.name} ({scope})", url, **figures, status=kpi.status
+        )
+        if kpi.status != "red" or kpi.value is None:
+            continue
+        worse = "below" if kpi.direction == "higher_is_better" else "above"
+        value = f"{_number_text(kpi.value)} {kpi.unit}".rstrip()
+        fact_id = f"risk:{scope}:KPI_RED:{kpi.id}"
+        book.add(fact_id, "risk", f"{scope}: KPI {kpi.name} in the red", url, **figures)
+        facts.append(
+            RiskFact(
+                id=fact_id,
+                code="KPI_RED",
+                severity="high",
+                project_key=kpi.project_key,
+                title=RISK_TITLES["KPI_RED"],
+                sentence=(
+                    f"KPI {kpi.name} is {value} for the period starting {kpi.period_start}, "
+                    f"{worse} its red threshold {_number_text(kpi.red_threshold)} (target "
+                    f"{_number_text(kpi.target)})."
+                ),
+                evidence_ids=(fact_id, evidence_id)
+                + ((f"project:{kpi.project_key}",) if kpi.project_key else ()),
                 figures=figures,
             )
         )
@@ -898,7 +1013,8 @@ def facts_compute(snapshot: RunSnapshot) -> Facts:
         for signal in snapshot.signals.get(project.key, ()):
             risks.append(_signal_fact(book, project.key, signal, snapshot.item_titles))
     risks += _dependency_facts(book, snapshot, scope_keys)
-    risks.sort(key=lambda fact: (SEVERITY_ORDER[fact.severity], fact.project_key, fact.code))
+    risks += _kpi_facts(book, snapshot)
+    risks.sort(key=lambda fact: (SEVERITY_ORDER[fact.severity], fact.project_key or "", fact.code))
     for decision in snapshot.decisions:
         book.add(
             f"decision:{decision.id}",
@@ -1026,6 +1142,7 @@ def snapshot_json(snapshot: RunSnapshot, facts: Facts) -> dict[str, Any]:
         "dependencies": [_plain(asdict(d)) for d in snapshot.dependencies],
         "decisions": [_plain(asdict(d)) for d in snapshot.decisions],
         "work_items": [{"key": k, "title": t} for k, t in sorted(snapshot.item_titles.items())],
+        "kpis": [_plain(asdict(k)) for k in snapshot.kpis],
         "evidence": {
             e.id: {"label": e.label, "url": e.url, "kind": e.kind, "figures": _plain(e.figures)}
             for e in facts.evidence.values()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -17,6 +18,7 @@ from governance.policies import policy_create
 from portfolio.models import Epic, ProjectDependency, WorkItem
 from tests.agents.scenarios import late_project, pin
 from tests.factories import EpicFactory
+from tests.kpis.factories import KPIFactory, MeasurementFactory
 from tests.metrics.builders import NOW, TODAY, midnight, open_items, steady_throughput
 from tests.metrics.history import item
 
@@ -212,3 +214,55 @@ def test_the_same_snapshot_gives_the_same_facts(world):
     snapshot, first, _ = compute(run)
 
     assert facts.facts_compute(snapshot) == first
+
+
+# --- KPIs ----------------------------------------------------------------------------------------
+
+
+def test_a_kpi_beyond_its_red_threshold_is_a_high_risk_fact(world):
+    pin(world.own_project)
+    kpi = KPIFactory(project=world.own_project, name="CSAT")
+    MeasurementFactory(kpi=kpi, period_start=dt.date(2026, 3, 1), value=Decimal(3), note="Outage")
+    green = KPIFactory(project=world.own_project, name="NPS")
+    MeasurementFactory(kpi=green, period_start=dt.date(2026, 3, 1), value=Decimal("4.6"))
+    run = new_run(world, RunKind.RISK_SCAN, project=world.own_project)
+
+    _, computed, data = compute(run)
+
+    (risk,) = [r for r in computed.risks if r.code == "KPI_RED"]
+    assert risk.id == f"risk:PAY:KPI_RED:{kpi.pk}"
+    assert risk.severity == "high"
+    assert risk.sentence == (
+        "KPI CSAT is 3 score for the period starting 2026-03-01, below its red threshold 3.5 "
+        "(target 4.5)."
+    )
+    assert data["evidence"][f"kpi:{kpi.pk}"]["url"] == f"/kpis/{kpi.pk}/"
+    assert {k["name"]: k["note"] for k in data["kpis"]} == {"CSAT": "Outage", "NPS": ""}
+
+
+def test_a_portfolio_kpi_in_the_red_is_a_fact_of_portfolio_runs(world):
+    pin(world.own_project)
+    kpi = KPIFactory(project=None, portfolio=world.own, name="Budget burn")
+    MeasurementFactory(kpi=kpi, period_start=dt.date(2026, 3, 1), value=Decimal(2))
+    review = new_run(world, RunKind.PORTFOLIO_REVIEW)
+    scan = new_run(world, RunKind.RISK_SCAN, project=world.own_project)
+
+    (risk,) = [r for r in compute(review)[1].risks if r.code == "KPI_RED"]
+    assert risk.project_key is None
+    assert risk.id == f"risk:portfolio:KPI_RED:{kpi.pk}"
+    assert not [r for r in compute(scan)[1].risks if r.code == "KPI_RED"]
+
+
+def test_a_red_kpi_does_not_make_a_provider_late(world):
+    pin(world.sibling_project)
+    pin(world.own_project)
+    kpi = KPIFactory(project=world.sibling_project)
+    MeasurementFactory(kpi=kpi, period_start=dt.date(2026, 3, 1), value=Decimal(1))
+    ProjectDependency.objects.create(project=world.own_project, depends_on=world.sibling_project)
+    run = new_run(world, RunKind.RISK_SCAN, project=world.own_project)
+
+    snapshot, computed, _ = compute(run)
+
+    assert snapshot.project("CARD").health == "red"
+    assert not snapshot.project("CARD").late
+    assert not [r for r in computed.risks if r.code == "DEPENDENCY_LATE"]

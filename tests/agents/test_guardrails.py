@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -19,6 +20,7 @@ from governance.models import Approval, DecisionLog, Recommendation, Recommendat
 from portfolio.models import Epic, Project
 from tests.agents.openai_server import OpenAIServer, answer_with, data_of
 from tests.agents.scenarios import honest_answer, late_project, ranked_epics
+from tests.kpis.factories import KPIFactory, MeasurementFactory
 from tests.metrics.builders import NOW
 from tests.metrics.history import item
 
@@ -138,9 +140,12 @@ def test_the_data_block_cannot_be_closed_by_user_text():
 
 @pytest.fixture
 def injected(world, settings):
-    """PAY is late, with an item in progress whose title is a prompt injection; the chain is
-    a local model, then builtin."""
+    """PAY is late, with an item in progress whose title is a prompt injection and a red KPI
+    whose latest value carries the injection as its note; the chain is a local model, then
+    builtin."""
     late_project(world.own_project)
+    kpi = KPIFactory(project=world.own_project, name="CSAT")
+    MeasurementFactory(kpi=kpi, period_start=dt.date(2026, 3, 1), value=Decimal(3), note=INJECTION)
     item(world.own_project, "PAY-X1", created=NOW - dt.timedelta(days=9), title=INJECTION).start(
         NOW - dt.timedelta(days=8)
     )
@@ -174,7 +179,9 @@ def test_user_text_reaches_the_model_only_inside_the_data_block(injected, settin
     assert INJECTION not in instructions
     assert "Ignore all previous" not in rest.partition("</data>")[2]
     assert human["content"].count("</data>") == 1
-    assert {"key": "PAY-X1", "title": INJECTION} in data_of(request)["work_items"]
+    sent = data_of(request)
+    assert {"key": "PAY-X1", "title": INJECTION} in sent["work_items"]
+    assert [kpi["note"] for kpi in sent["kpis"]] == [INJECTION]
 
 
 def obedient(data):
@@ -214,7 +221,7 @@ def test_an_obeyed_injection_is_rejected_and_changes_nothing(injected, settings)
     assert run.providers_tried[0]["outcome"] == "rejected_by_guardrail"
     assert run.provider == "builtin"
     assert run.status == RunStatus.DEGRADED
-    assert "FORECAST_AFTER_TARGET" in {r["code"] for r in run.result["risks"]}
+    assert {"FORECAST_AFTER_TARGET", "KPI_RED"} <= {r["code"] for r in run.result["risks"]}
     assert state() == before  # no rank moved, no project gone, nothing approved
     recommendation = Recommendation.objects.get()
     assert recommendation.state == RecommendationState.PROPOSED  # people decide
