@@ -8,7 +8,9 @@ URL names (reverse them without a namespace):
 - flow metrics (metrics.api), read-only: `project-sprints`, `project-cycle-time`,
   `project-throughput`, `project-cfd`, `project-aging-wip`, `project-forecast` (key),
   `sprint-burndown` (sprint id), `portfolio-summary`, `portfolio-epics` (slug);
-- governance (governance.api_urls): recommendations, decisions, policies.
+- governance (governance.api_urls): recommendations, decisions, policies;
+- KPIs (metrics.kpis.api_urls): `kpi-list`, `kpi-detail`, `kpi-measurements`, `kpi-history`,
+  `kpi-measurement-detail`, `kpi-measurement-history`.
 
 Apps add their viewsets to `router` here; the router's root view lists them at /api/.
 """
@@ -63,4 +65,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("governance.api_urls")),
     # Agent runs (see agents/api_urls.py).
     path("", include("agents.api_urls")),
+    # KPIs: definitions, values, history (see metrics/kpis/api_urls.py).
+    path("", include("metrics.kpis.api_urls")),
 ]

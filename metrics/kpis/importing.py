@@ -208,7 +208,8 @@ def read_rows(
             if first != line_start:
                 reasons.append(f"{kpi.name} {period.isoformat()} is already on line {first}")
         if reasons:
-            problems.append(ImportProblem(line_start, "; ".join(reasons) + "."))
+            text = "; ".join(reasons)
+            problems.append(ImportProblem(line_start, text if text[-1] in ".?!" else text + "."))
         else:
             rows.append(CsvRow(line_start, kpi, period, value, note))
     if problems:

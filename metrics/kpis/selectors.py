@@ -8,7 +8,7 @@ permission id sets (cached per user object), then one query per kind of row.
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, OuterRef, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
@@ -52,6 +52,17 @@ def kpi_list(
     return queryset.order_by("portfolio__name", F("project__key").asc(nulls_first=True), "name")
 
 
+def with_latest(queryset: QuerySet[KPI]) -> QuerySet[KPI]:
+    """Annotate each KPI with its latest measurement (`latest_id`, `latest_period`,
+    `latest_value`), in the same query (index measurement_kpi_latest)."""
+    latest = KPIMeasurement.objects.filter(kpi=OuterRef("pk")).order_by("-period_start")
+    return queryset.annotate(
+        latest_id=Subquery(latest.values("pk")[:1]),
+        latest_period=Subquery(latest.values("period_start")[:1]),
+        latest_value=Subquery(latest.values("value")[:1]),
+    )
+
+
 def kpi_get(*, user: AnyUser, kpi_id: int | str) -> KPI:
     try:
         return kpi_list(user=user).get(pk=int(kpi_id))
@@ -78,7 +89,9 @@ def measurement_list(*, user: AnyUser, kpi: KPI) -> QuerySet[KPIMeasurement]:
     if not can_view_kpi(user, kpi):
         raise Http404("No such KPI.")
     return (
-        KPIMeasurement.objects.filter(kpi=kpi).select_related("entered_by").order_by("period_start")
+        KPIMeasurement.objects.filter(kpi=kpi)
+        .select_related("entered_by", "kpi")
+        .order_by("period_start")
     )
 
 

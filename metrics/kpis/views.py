@@ -494,7 +494,10 @@ def kpi_import(request: HttpRequest, key: str) -> HttpResponse:
         raise PermissionDenied("You may not change this project's KPIs.")
     kpis = selectors.kpi_list(user=request.user, project=project).order_by("name")
     context: dict[str, Any] = {"project": project, "kpis": kpis, "problems": []}
-    form = KpiImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        form = KpiImportForm(request.POST, request.FILES)
+    else:
+        form = KpiImportForm()
     if request.method != "POST" or not form.is_valid():
         describe_errors(form)
         return TemplateResponse(request, "metrics/kpis/kpi_import.html", {**context, "form": form})
