@@ -49,7 +49,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from agents import facts, prompts
-from agents.models import AgentRun, RunKind, RunStatus, RunTrigger
+from agents.models import AgentBudget, AgentRun, RunKind, RunStatus, RunTrigger
 from agents.models.runs import PENDING_STATUSES
 from agents.providers import ChainOutcome, run_provider_chain
 from agents.schemas import AgentOutput
@@ -627,3 +627,70 @@ def _fail(run: AgentRun, reason: str) -> None:
             decision=decision,
             finished_at=timezone.now(),
         )
+
+
+# --- budget ----------------------------------------------------------------------------------
+
+
+def agent_budget_set(
+    *,
+    actor: AbstractBaseUser,
+    portfolio: Portfolio,
+    monthly_tokens: int,
+    monthly_cost: Decimal | str | int,
+) -> AgentBudget:
+    """Set a portfolio's monthly language-model budget (agents.budget), replacing the
+    defaults; logged as a policy change with the old and new limits. A PMO leader of the
+    portfolio only. Raises PermissionDenied, or ValidationError keyed by field."""
+    if not has_portfolio_permission(actor, PortfolioPermission.CHANGE, portfolio):
+        raise PermissionDenied("Only a PMO leader of this portfolio may set its agent budget.")
+    errors: dict[str, str] = {}
+    if isinstance(monthly_tokens, bool) or not isinstance(monthly_tokens, int):
+        try:
+            monthly_tokens = int(str(monthly_tokens).strip())
+        except ValueError:
+            errors["monthly_tokens"] = "Enter a whole number of tokens, e.g. 2000000."
+    if "monthly_tokens" not in errors and not 0 <= monthly_tokens <= 10**12:
+        errors["monthly_tokens"] = "Enter a number of tokens from 0 (builtin only) upwards."
+    try:
+        cost = Decimal(str(monthly_cost).strip())
+        if not cost.is_finite() or cost < 0 or cost >= 10**8:
+            raise ArithmeticError
+        cost = cost.quantize(Decimal("0.01"))
+    except (ArithmeticError, ValueError):
+        errors["monthly_cost"] = "Enter an amount in US dollars of at least 0, e.g. 20.00."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        existing = AgentBudget.objects.select_for_update().filter(portfolio=portfolio).first()
+        old = (
+            {"monthly_tokens": existing.monthly_tokens, "monthly_cost": str(existing.monthly_cost)}
+            if existing
+            else {
+                "monthly_tokens": settings.AGENT_MONTHLY_TOKENS,
+                "monthly_cost": str(settings.AGENT_MONTHLY_COST),
+                "default": True,
+            }
+        )
+        budget, _ = AgentBudget.objects.update_or_create(
+            portfolio=portfolio,
+            defaults={
+                "monthly_tokens": monthly_tokens,
+                "monthly_cost": cost,
+                "updated_at": timezone.now(),
+            },
+        )
+        decision_record(
+            kind=DecisionKind.POLICY_CHANGE,
+            actor=actor,
+            portfolio=portfolio,
+            subject=f"agent_budget:{portfolio.pk}",
+            summary=f"Set the agent budget of {portfolio.name}: {monthly_tokens:,} tokens and "
+            f"${cost} per month",
+            inputs={"portfolio": portfolio.slug},
+            outputs={
+                "old": old,
+                "new": {"monthly_tokens": monthly_tokens, "monthly_cost": str(cost)},
+            },
+        )
+    return budget

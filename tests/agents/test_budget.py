@@ -7,9 +7,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from agents.budget import budget_status, cost_of, month_start, tokens_estimate
 from agents.models import AgentBudget, AgentRun, RunKind, RunTrigger
+from agents.services import agent_budget_set
+from governance.models import DecisionKind, DecisionLog
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +78,47 @@ def test_months_start_in_utc():
     local_evening = dt.datetime(2026, 4, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 
     assert month_start(local_evening) == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+# --- setting a budget ----------------------------------------------------------------------------
+
+
+def test_a_pmo_leader_sets_the_budget_and_the_change_is_logged(world, settings):
+    settings.AGENT_MONTHLY_TOKENS = 2_000_000
+    settings.AGENT_MONTHLY_COST = Decimal(20)
+
+    budget = agent_budget_set(
+        actor=world.pmo_leader, portfolio=world.own, monthly_tokens="500000", monthly_cost="7.5"
+    )
+
+    assert (budget.monthly_tokens, budget.monthly_cost) == (500_000, Decimal("7.50"))
+    entry = DecisionLog.objects.get(subject=f"agent_budget:{world.own.pk}")
+    assert entry.kind == DecisionKind.POLICY_CHANGE
+    assert entry.outputs["old"]["default"] is True
+    assert entry.outputs["new"] == {"monthly_tokens": 500_000, "monthly_cost": "7.50"}
+    status = budget_status(portfolio=world.own, now=NOW)
+    assert (status.token_limit, status.cost_limit) == (500_000, Decimal("7.50"))
+
+
+@pytest.mark.parametrize("role", ["viewer", "team_lead", "executive", "outsider"])
+def test_only_a_pmo_leader_sets_the_budget(world, role):
+    with pytest.raises(PermissionDenied):
+        agent_budget_set(
+            actor=world.user(role), portfolio=world.own, monthly_tokens=1, monthly_cost=1
+        )
+
+    assert not AgentBudget.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("tokens", "cost", "field"),
+    [("many", "1", "monthly_tokens"), (-1, "1", "monthly_tokens"), (1, "-2", "monthly_cost")],
+)
+def test_a_malformed_budget_is_refused_by_field(world, tokens, cost, field):
+    with pytest.raises(ValidationError) as refused:
+        agent_budget_set(
+            actor=world.pmo_leader, portfolio=world.own, monthly_tokens=tokens, monthly_cost=cost
+        )
+
+    assert list(refused.value.message_dict) == [field]
+    assert not AgentBudget.objects.exists()
