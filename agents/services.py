@@ -24,7 +24,7 @@ Reliability (the worker may be killed at any instant; Celery redelivers with ack
   so there is exactly one decision entry and one Recommendation per run, whatever happened.
 
 Reads during a run: as the requesting user (whose right is checked again at run time), or,
-for a trigger run with no user, as `SYSTEM_READER`, a principal that may read any portfolio;
+for a trigger run with no user, as a `system_reader()`, a principal that may read any portfolio;
 the scope is enforced by agents.facts, which reads only the run's portfolio (a dependency on
 a project of another portfolio is reported without any of that project's data).
 """
@@ -194,7 +194,9 @@ def _enqueue(run_id: int) -> None:
 class _SystemReader:
     """The reader of a run nobody requested (a trigger): it passes the selectors' permission
     checks for every portfolio, so only agents.facts, which asks about the run's portfolio and
-    nothing else, may use it. Never a user of a request, never saved."""
+    nothing else, may use it. Never a user of a request, never saved. One per run: the
+    permission answers cached on a reader (portfolio.permissions) must not outlive the run,
+    or a worker would not see a portfolio created after its first run."""
 
     is_superuser = True
     is_authenticated = True
@@ -207,7 +209,8 @@ class _SystemReader:
         return "system"
 
 
-SYSTEM_READER = _SystemReader()
+def system_reader() -> _SystemReader:
+    return _SystemReader()
 
 
 @contextlib.contextmanager
@@ -325,7 +328,7 @@ def _reader(run: AgentRun) -> Any:
     reader for a trigger run."""
     user = run.requested_by
     if user is None:
-        return SYSTEM_READER
+        return system_reader()
     if not user.is_active:
         raise PermissionDenied(f"{user.get_username()}, who requested the run, is inactive.")
     if not has_portfolio_permission(user, PortfolioPermission.CHANGE, run.portfolio):

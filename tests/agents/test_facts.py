@@ -12,7 +12,7 @@ import pytest
 
 from agents import facts
 from agents.models import AgentRun, RunKind, RunTrigger
-from agents.services import SYSTEM_READER
+from agents.services import system_reader
 from governance.models import PolicyKind
 from governance.policies import policy_create
 from portfolio.models import Epic, ProjectDependency, WorkItem
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 
 def compute(run: AgentRun, reader=None):
-    snapshot = facts.snapshot_build(reader=reader or run.requested_by or SYSTEM_READER, run=run)
+    snapshot = facts.snapshot_build(reader=reader or run.requested_by or system_reader(), run=run)
     computed = facts.facts_compute(snapshot)
     return snapshot, computed, facts.snapshot_json(snapshot, computed)
 
@@ -107,7 +107,7 @@ def test_a_dependency_on_another_portfolio_is_reported_without_its_data(world):
     )
     run = new_run(world, RunKind.PORTFOLIO_REVIEW, actor=None)
 
-    _, computed, data = compute(run, reader=SYSTEM_READER)
+    _, computed, data = compute(run, reader=system_reader())
 
     assert [d["depends_on_key"] for d in data["dependencies"]] == [None]
     assert computed.counts["dependencies_outside"] == 1
@@ -122,7 +122,7 @@ def test_a_trigger_run_reads_only_its_portfolio(world):
     pin(world.own_project)
     run = new_run(world, RunKind.PORTFOLIO_REVIEW, actor=None)
 
-    snapshot, _, _ = compute(run, reader=SYSTEM_READER)
+    snapshot, _, _ = compute(run, reader=system_reader())
 
     assert sorted(p.key for p in snapshot.projects) == ["CARD", "PAY"]
 

@@ -14,6 +14,7 @@ from agents.tasks.runs import agent_run_execute_task
 from governance.models import DecisionKind, DecisionLog, Recommendation, RoleAssignment
 from governance.services import role_revoke
 from tests.agents.scenarios import late_project, ranked_epics
+from tests.factories import PortfolioFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -197,6 +198,24 @@ def test_a_trigger_run_reads_as_the_system_and_completes(world):
     assert entry.actor is None
     assert entry.actor_label.startswith("agent:builtin")
     assert entry.inputs["requested_by"] is None
+
+
+def test_trigger_runs_see_a_portfolio_created_after_an_earlier_run(world):
+    first, _ = agent_run_request(
+        actor=None, kind=RunKind.PORTFOLIO_REVIEW, portfolio=world.own, trigger=RunTrigger.SCHEDULE
+    )
+    agent_run_execute(run_id=first.pk)
+    later = PortfolioFactory(name="Later", slug="later")
+    ProjectFactory(portfolio=later, key="LATE")
+    run, _ = agent_run_request(
+        actor=None, kind=RunKind.PORTFOLIO_REVIEW, portfolio=later, trigger=RunTrigger.SCHEDULE
+    )
+
+    agent_run_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert [p["key"] for p in run.snapshot["projects"]] == ["LATE"]
 
 
 def test_a_requester_who_lost_the_right_fails_the_run_with_the_reason(world):
