@@ -6,12 +6,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo dev test test-fast lint format bench status down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# CPU-only torch first (PyPI's Linux wheel of the same version brings GBs of CUDA).
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet \
+		"torch==2.13.0" --extra-index-url $(TORCH_INDEX_URL)
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 

@@ -24,7 +24,9 @@ How a recall works (one statement, plus one to size the HNSW search)
        `fetch` rows an exact scan of the permitted rows runs instead (a one-time filter on
        the count of the first; it is cheap exactly when it is needed, because few rows pass
        the filter). The planner may also choose the exact scan itself when the filter is
-       selective; the answer is the same.
+       selective; the answer is the same. ef_search 400 (for the default 20 candidates) finds
+       about 90 % of the exact top 20 on the benchmark's deliberately clustered 100,000
+       items (200: 84 %, 800: 99.7 %), the misses being near-ties, for about 10 ms.
     2. Lexical half: PostgreSQL full text on the stored `search_vector` (GIN index), as an
        OR of the query's lexemes (a risk description rarely contains every word of a past
        decision), ranked by ts_rank. Lexemes that the table's statistics (pg_stats, kept by
@@ -600,7 +602,7 @@ LIMIT %(limit)s
 def _search_breadth(limit: int) -> tuple[int, int]:
     """(candidates per half, hnsw.ef_search) for a recall of `limit` items."""
     fetch = max(4 * limit, 20)
-    return fetch, max(100, min(1000, 10 * fetch))
+    return fetch, min(1000, max(400, 10 * fetch))
 
 
 def _recall(
