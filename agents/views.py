@@ -70,18 +70,29 @@ def run_status_context(request: HttpRequest, run: AgentRun, **extra: Any) -> dic
             and recommendation_visible(user=request.user, run=run),
             decision_log_url=decision_log_url(run),
             memory_heading_id=f"run-{run.pk}-memory",
+            duration_seconds=(
+                (run.finished_at - run.started_at).total_seconds()
+                if run.started_at and run.finished_at
+                else None
+            ),
         )
     return context
 
 
 def decision_log_url(run: AgentRun) -> str:
-    """The decision log page narrowed to the run's entry: its portfolio, the agent-run kind
-    and the entry's day (the log has no page per entry; the panel shows the entry's sequence
-    number and hash to find it among the few of that day)."""
+    """The decision log page filtered down to the run's entry (the log has no page per
+    entry): its portfolio, the agent-run kind, the entry's day and the phrase of its subject,
+    `agent_run:<id>`, through the log's full-text search."""
     if run.decision_id is None:
         return ""
     day = timezone.localdate(run.decision.created_at).isoformat()
-    query = {"portfolio": run.portfolio.slug, "kind": "agent_run", "since": day, "until": day}
+    query = {
+        "portfolio": run.portfolio.slug,
+        "kind": "agent_run",
+        "since": day,
+        "until": day,
+        "q": f'"agent_run:{run.pk}"',
+    }
     return f"{reverse('governance:decision-log')}?{urlencode(query)}"
 
 

@@ -4,6 +4,9 @@ panel on the dashboards, for every role."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -154,16 +157,24 @@ def test_the_result_panel_links_the_decision_log_entry(client, world):
     )
     run.decision = decision
     run.save()
+    other = make_run(portfolio=world.own)  # a second agent-run entry the same day
+    decision_record(
+        kind=DecisionKind.AGENT_RUN,
+        actor=None,
+        actor_label="agent:builtin (prompt v1)",
+        portfolio=world.own,
+        subject=f"agent_run:{other.pk}",
+        summary=f"Portfolio review of Payments, run {run.pk}",
+    )
     client.force_login(world.viewer)
 
     page = client.get(detail_url(run)).content.decode()
 
-    day = decision.created_at.date().isoformat()
-    assert (
-        f'href="/decisions/?portfolio=payments&amp;kind=agent_run&amp;since={day}&amp;until={day}"'
-        in page
-    )
+    link = re.search(r'<a class="decision-link" href="([^"]+)"', page).group(1)
     assert f"Entry #{decision.sequence} of Payments" in page
+    log = client.get(html.unescape(link))
+    assert log.status_code == 200
+    assert [entry.pk for entry in log.context["page"].object_list] == [decision.pk]
 
 
 def test_a_prioritization_links_its_recommendation_for_those_who_propose_or_decide(client, world):
