@@ -10,7 +10,9 @@ URL names (reverse them without a namespace):
   `sprint-burndown` (sprint id), `portfolio-summary`, `portfolio-epics` (slug);
 - governance (governance.api_urls): recommendations, decisions, policies;
 - KPIs (metrics.kpis.api_urls): `kpi-list`, `kpi-detail`, `kpi-measurements`, `kpi-history`,
-  `kpi-measurement-detail`, `kpi-measurement-history`.
+  `kpi-measurement-detail`, `kpi-measurement-history`;
+- agent runs (agents.api_urls): `agent-run-list` (GET; POST answers 202), `agent-run-detail`
+  (id), `agent-run-usage`.
 
 Apps add their viewsets to `router` here; the router's root view lists them at /api/.
 """
