@@ -270,3 +270,17 @@ def test_a_model_ranking_other_than_the_computed_one_is_rejected(world, chain):
     recommendation = Recommendation.objects.get()
     keys = {e["id"]: e["key"] for e in recommendation.epic_snapshot}
     assert [keys[i] for i in recommendation.proposed_ranking] == ["EP-3", "EP-2", "EP-1"]
+
+
+def test_an_endpoint_that_is_down_degrades_the_run_to_builtin_and_says_so(world, chain):
+    with OpenAIServer([answer_with(honest_answer)]) as server:
+        pass  # stopped: nothing listens on its port any more
+    chain(server)
+
+    run = risk_scan(world)
+
+    assert run.status == RunStatus.DEGRADED
+    assert run.provider == "builtin"
+    assert run.providers_tried[0]["outcome"] == "error"
+    assert "ConnectionError: Connection error" in run.providers_tried[0]["reason"]
+    assert run.degraded_reason.startswith("local0 (test-model): error - ")
