@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
 from agents import facts
 from agents.models import AgentRun, RunKind, RunStatus, RunTrigger
@@ -303,3 +303,24 @@ def raising(error: Exception):
         raise error
 
     return function
+
+
+def test_a_run_another_session_holds_is_retried_not_dropped(world):
+    run, _ = agent_run_request(
+        actor=world.pmo_leader, kind=RunKind.PORTFOLIO_REVIEW, portfolio=world.own
+    )
+    other = connection.get_new_connection(connection.get_connection_params())
+    try:
+        other.autocommit = True
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"agent-run:{run.pk}"])
+
+        with pytest.raises(AgentRunInterrupted, match="locked by another session"):
+            agent_run_execute(run_id=run.pk)
+    finally:
+        other.close()
+
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (RunStatus.QUEUED, 0)
+    agent_run_execute(run_id=run.pk)  # the retry, once the other session is gone
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
