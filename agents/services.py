@@ -55,7 +55,7 @@ from agents.providers import ChainOutcome, run_provider_chain
 from agents.schemas import AgentOutput
 from governance.decision_log import decision_record
 from governance.models import DecisionKind
-from governance.recommendations import recommendation_propose
+from governance.recommendations import MAX_EVIDENCE_LINKS, recommendation_propose
 from portfolio.models import Portfolio, Project
 from portfolio.permissions import PortfolioPermission, has_portfolio_permission
 
@@ -476,12 +476,18 @@ def _propose(
     ids_by_key = {epic["key"]: epic["id"] for epic in ranking.get("epics", [])}
     proposed = [ids_by_key[key] for key in output.proposed_ranking if key in ids_by_key]
     if not proposed:
-        return None, "No open epic to rank."
+        if ranking.get("epics"):
+            return None, "The current ranking already follows WSJF: nothing to propose."
+        return None, "The portfolio has no epic to rank."
+    cited = ranking.get("evidence_ids", [])
+    capacity_first = [i for i in cited if i.startswith("capacity:")] + [
+        i for i in cited if not i.startswith("capacity:")
+    ]
     evidence = [
-        {"label": frozen["evidence"][evidence_id]["label"], "url": url}
-        for evidence_id in ranking.get("evidence_ids", [])
+        {"label": frozen["evidence"][evidence_id]["label"][:200], "url": url}
+        for evidence_id in capacity_first
         if (url := frozen["evidence"].get(evidence_id, {}).get("url"))
-    ][:20]
+    ][:MAX_EVIDENCE_LINKS]
     try:
         with transaction.atomic():
             recommendation = recommendation_propose(

@@ -9,10 +9,12 @@ from django.db import OperationalError, connection
 
 from agents import facts
 from agents.models import AgentRun, RunKind, RunStatus, RunTrigger
+from agents.prompts import PROMPT_VERSION
 from agents.services import AgentRunInterrupted, agent_run_execute, agent_run_request
 from agents.tasks.runs import agent_run_execute_task
 from governance.models import DecisionKind, DecisionLog, Recommendation, RoleAssignment
 from governance.services import role_revoke
+from portfolio.models import Epic
 from tests.agents.scenarios import late_project, ranked_epics
 from tests.factories import PortfolioFactory, ProjectFactory
 
@@ -324,3 +326,43 @@ def test_a_run_another_session_holds_is_retried_not_dropped(world):
     agent_run_execute(run_id=run.pk)  # the retry, once the other session is gone
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
+
+
+def test_a_prioritization_with_nothing_to_move_proposes_nothing_and_says_why(world):
+    ranked_epics(world.own, world.own_project)
+    Epic.objects.filter(key="EP-3").update(rank=10)
+    Epic.objects.filter(key="EP-1").update(rank=3)
+    Epic.objects.filter(key="EP-3").update(rank=1)  # now in WSJF order: EP-3, EP-2, EP-1
+    run, _ = agent_run_request(
+        actor=world.pmo_leader, kind=RunKind.PRIORITIZATION, portfolio=world.own
+    )
+
+    agent_run_execute(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.recommendation is None
+    assert run.result["proposed_ranking"] == []
+    assert run.result["no_recommendation_reason"] == (
+        "The current ranking already follows WSJF: nothing to propose."
+    )
+    assert not Recommendation.objects.exists()
+
+
+def test_a_recommendation_cites_capacity_and_epics_with_links(world):
+    ranked_epics(world.own, world.own_project)
+    run, _ = agent_run_request(
+        actor=world.pmo_leader, kind=RunKind.PRIORITIZATION, portfolio=world.own
+    )
+
+    agent_run_execute(run_id=run.pk)
+
+    recommendation = Recommendation.objects.get()
+    assert [link["label"].split()[0] for link in recommendation.evidence] == [
+        "EP-3",
+        "EP-2",
+        "EP-1",
+    ]
+    assert recommendation.evidence[0]["url"] == "/projects/PAY/#epics-chart"
+    assert recommendation.proposed_by == world.pmo_leader  # who started it cannot approve it
+    assert recommendation.agent_label == f"agent:builtin (prompt {PROMPT_VERSION})"
