@@ -47,6 +47,9 @@ AnyUser = AbstractBaseUser | AnonymousUser
 FINISHED_STATUSES = frozenset({RunStatus.SUCCEEDED, RunStatus.DEGRADED, RunStatus.FAILED})
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 MAX_ID = 2**63 - 1  # BigAutoField
+# A run's frozen snapshot and result can weigh hundreds of kilobytes: lists leave them out
+# (a row of a list never shows them; `agent_run_get` loads them for one run).
+LIST_DEFERRED = ("snapshot", "result", "providers_tried")
 
 
 # --- which runs -------------------------------------------------------------------------------
@@ -84,11 +87,13 @@ def agent_run_filter_portfolios(*, user: AnyUser) -> QuerySet[Portfolio]:
 
 
 def agent_run_list(*, user: AnyUser) -> QuerySet[AgentRun]:
-    """Runs the user may read, newest first, with what a list row shows (one query). Filter
-    it with `agents.filters.AgentRunFilter`."""
+    """Runs the user may read, newest first, with what a list row shows (one query; the
+    snapshot, result and providers tried are deferred). Filter it with
+    `agents.filters.AgentRunFilter`."""
     return (
         _visible_runs(user)
         .select_related("portfolio", "project", "requested_by")
+        .defer(*LIST_DEFERRED)
         .order_by("-created_at", "-id")
     )
 
@@ -125,9 +130,9 @@ def agent_run_recent(
             kind=RunKind.RISK_SCAN, project_id__in=project_ids_with(user, ProjectPermission.VIEW)
         )
     return list(
-        queryset.select_related("portfolio", "project", "requested_by").order_by(
-            "-created_at", "-id"
-        )[:limit]
+        queryset.select_related("portfolio", "project", "requested_by")
+        .defer(*LIST_DEFERRED)
+        .order_by("-created_at", "-id")[:limit]
     )
 
 
