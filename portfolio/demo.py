@@ -57,6 +57,7 @@ from governance.models import DecisionKind
 from governance.roles import Role
 from governance.services import decision_record, role_grant
 from metrics.freezing import sprint_figures_freeze
+from metrics.kpis.demo import kpi_demo_seed
 from portfolio.history import EventPlan, apply_event
 from portfolio.models import (
     DEFAULT_STATUS_CATEGORIES,
@@ -1103,6 +1104,10 @@ def demo_plan_write(
     _write_dependencies(projects)
     _analyze(WorkItem, WorkItemEvent)
     sprint_figures_freeze(project_ids=[project.pk for project in projects])
+    kpis = kpi_demo_seed(plan=plan, portfolios=portfolios, projects=projects, users=users)
+    report(
+        f"{kpis.kpis} KPIs with {kpis.measurements:,} values ({time.monotonic() - started:.1f} s)."
+    )
     return DemoSummary(
         scale=plan.scale.name,
         seed=plan.seed,

@@ -10,7 +10,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from governance.models import DecisionKind, DecisionLog
+from metrics.kpis import tasks
 from metrics.kpis.services import kpi_computed_refresh, kpi_create
+from metrics.kpis.tasks import kpi_computed_refresh_task
 from metrics.models import KPI, KPIMeasurement, KPIMeasurementRevision
 from tests.metrics.builders import closed_sprint
 from tests.metrics.history import item, utc
@@ -143,3 +145,34 @@ def test_cycle_time_p85_of_each_complete_week(world, pay):
 def test_only_those_who_update_the_projects_kpis_may_ask_for_a_refresh(world, pay):
     with pytest.raises(PermissionDenied):
         kpi_computed_refresh(project=pay, actor=world.viewer)
+
+
+def test_the_task_refreshes_every_project_with_computed_kpis_and_is_idempotent(world, pay):
+    velocity = computed_kpi(world, pay, "velocity", "per_sprint")
+    closed_sprint(pay, "S1", start=utc(2026, 1, 5, 9), committed=10, completed=8)
+
+    first = kpi_computed_refresh_task()
+    again = kpi_computed_refresh_task(project_id=pay.pk)
+
+    assert (first, again) == (1, 0)
+    assert values(velocity) == {"2026-01-05": Decimal(8)}
+
+
+def test_one_failing_project_does_not_stop_the_task(world, pay, monkeypatch):
+    computed_kpi(world, pay, "velocity", "per_sprint")
+    card = world.sibling_project
+    card.data_as_of = SNAPSHOT
+    card.save()
+    other = computed_kpi(world, card, "velocity", "per_sprint")
+    closed_sprint(card, "C1", start=utc(2026, 1, 5, 9), committed=5, completed=5)
+    real = tasks.kpi_computed_refresh
+
+    def flaky(*, project, **kwargs):
+        if project.pk == pay.pk:
+            raise RuntimeError("boom")
+        return real(project=project, **kwargs)
+
+    monkeypatch.setattr(tasks, "kpi_computed_refresh", flaky)
+
+    assert tasks.kpi_computed_refresh_task() == 1
+    assert values(other) == {"2026-01-05": Decimal(5)}
