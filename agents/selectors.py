@@ -265,6 +265,7 @@ class RunResult:
     trade_offs: list[TradeOff]
     risks: list[RiskFlag]
     recommendation_rationale: str
+    no_recommendation_reason: str
     proposed_ranking: list[str]
     confidence: float | None
     recalled: list[dict[str, Any]]
@@ -357,6 +358,7 @@ def agent_run_result(run: AgentRun) -> RunResult:
         trade_offs=trade_offs,
         risks=risks,
         recommendation_rationale=str(result.get("recommendation_rationale") or ""),
+        no_recommendation_reason=str(result.get("no_recommendation_reason") or ""),
         proposed_ranking=_strings(result.get("proposed_ranking")),
         confidence=None if confidence is None else max(0.0, min(1.0, float(confidence))),
         recalled=[dict(item) for item in recalled],

@@ -204,6 +204,17 @@ def test_a_prioritization_links_its_recommendation_for_those_who_propose_or_deci
         assert (link in page) is shown, role
 
 
+def test_a_prioritization_that_proposed_nothing_says_why(client, world):
+    run = make_run(
+        portfolio=world.own,
+        kind=RunKind.PRIORITIZATION,
+        result=result_of(no_recommendation_reason="No open epic to rank."),
+    )
+    client.force_login(world.pmo_leader)
+    page = client.get(detail_url(run)).content.decode()
+    assert "No recommendation was proposed: No open epic to rank." in page
+
+
 def test_a_failed_run_shows_its_error_and_no_risk_section(client, world):
     run = make_run(portfolio=world.own, status=RunStatus.FAILED, error="No provider answered.")
     client.force_login(world.pmo_leader)
