@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
@@ -114,3 +115,15 @@ class TestDemoKpis:
         assert corrected.changed_by.username == "lead-pay"
         assert corrected.measurement.version == 2
         assert corrected.measurement.revisions.count() == 2
+
+    def test_the_demo_team_lead_sees_the_kpis_on_the_project_page(self, seeded, client):
+        client.force_login(get_user_model().objects.get(username="lead-pay"))
+
+        response = client.get("/projects/PAY/")
+
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert html.count('class="kpi-row') == 5
+        assert 'id="kpi-trend-plot"' in html
+        assert 'id="project-health"' in html
+        assert html.count(">Edit<span") == 4  # every manual KPI; velocity is computed
