@@ -15,24 +15,27 @@ Reads (selectors)
     for an agent run (the run's portfolio only, and only what its requester may see).
 
 How a recall works (one statement, plus one to size the HNSW search)
-    1. Semantic half: the `fetch` nearest items by cosine distance through the HNSW index,
-       with the portfolio / kind / superseded filters inside the same SQL. pgvector 0.6 has
-       no iterative index scan: an HNSW scan yields at most `hnsw.ef_search` candidates
-       *before* the filter, so a portfolio holding a small share of the table may get fewer
-       than `fetch` rows. Two defences, both in the statement: ef_search is raised for the
-       recall (SET LOCAL, ten times `fetch`), and when the index still returns fewer than
-       `fetch` rows an exact scan of the permitted rows runs instead (a one-time filter on
-       the count of the first; it is cheap exactly when it is needed, because few rows pass
-       the filter). The planner may also choose the exact scan itself when the filter is
-       selective; the answer is the same. ef_search 400 (for the default 20 candidates) finds
-       about 90 % of the exact top 20 on the benchmark's deliberately clustered 100,000
-       items (200: 84 %, 800: 99.7 %), the misses being near-ties, for about 10 ms.
+    1. Semantic half: the `fetch` nearest items by cosine distance, with the portfolio /
+       kind / superseded filters inside the same SQL. A permitted scope of fewer than
+       EXACT_BELOW items (counted through the (portfolio, kind) index, the count capped
+       there) is searched exactly: a few milliseconds, no approximation. A larger one goes
+       through the HNSW index. pgvector 0.6 has no iterative index scan: an HNSW scan
+       yields at most `hnsw.ef_search` candidates *before* the filter, so a scope holding a
+       small share of the table may get fewer than `fetch` rows. Two defences, both in the
+       statement: ef_search is raised for the recall (SET LOCAL, 400 for the default 20
+       candidates), and when the index still returns fewer than `fetch` rows the exact scan
+       of the permitted rows runs instead (one-time filters on the counts: a branch not
+       taken costs nothing). On the benchmark's deliberately clustered 100,000 items,
+       ef_search 400 finds about 90 % of the exact top 20 (200: 84 %, 800: 99.7 %), the
+       misses being near-ties, for about 10 ms.
     2. Lexical half: PostgreSQL full text on the stored `search_vector` (GIN index), as an
        OR of the query's lexemes (a risk description rarely contains every word of a past
        decision), ranked by ts_rank. Lexemes that the table's statistics (pg_stats, kept by
-       ANALYZE) show in more than COMMON_TERM_FREQUENCY of all items are dropped: without
-       IDF, "project" or a portfolio's own name would match everything. What remains are
-       the distinctive terms: ticket keys, vendor names, people, systems.
+       ANALYZE) show in more than 1 % of all items (and more than 50) are dropped: without
+       IDF, "project" or a portfolio's own name would match everything, and ranking
+       thousands of matches costs tens of milliseconds. What remains are the distinctive
+       terms: ticket keys, vendor names, people, systems. At most LEXICAL_RANKED matches
+       are ranked (any, when more match), which bounds the cost of the worst query.
     3. Fusion: reciprocal rank fusion, score = sum of 1 / (60 + rank) over the two lists
        (Cormack et al.). Cosine distances and ts_rank are not on comparable scales; ranks
        are, and RRF needs no tuning. A candidate found only semantically must still reach
@@ -71,6 +74,9 @@ AnyUser = AbstractBaseUser | AnonymousUser
 MAX_TEXT_LENGTH = 4000
 """Longer texts are cut: the model reads the first 256 tokens anyway, full text the rest."""
 
+EXACT_BELOW = 5000
+"""Permitted scopes smaller than this many items are searched exactly, without the index."""
+
 RRF_K = 60
 """Reciprocal-rank-fusion constant: 1 / (RRF_K + rank)."""
 
@@ -78,9 +84,14 @@ DEFAULT_MIN_SIMILARITY = 0.25
 """Below this cosine similarity a memory found only by meaning is not worth showing
 (all-MiniLM-L6-v2 rates unrelated sentences of the same domain around 0.05 to 0.2)."""
 
-COMMON_TERM_FREQUENCY = 0.05
-"""A lexeme in more than this share of all memory items is too common to count as an exact
-term match (see the module docstring)."""
+COMMON_TERM_SHARE = 0.01
+COMMON_TERM_ITEMS = 50
+"""A lexeme in more than this share of all memory items, and in more than this many of them,
+is too common to count as an exact term match (see the module docstring); the count keeps a
+young memory's rare words (one item in 80 is more than 1 %) distinctive."""
+
+LEXICAL_RANKED = 1000
+"""At most this many full-text matches are ranked: ts_rank reads every row it ranks."""
 
 MAX_QUERY_LEXEMES = 64
 
@@ -520,10 +531,14 @@ def _recall_sql(*, anchor: bool, kinds: bool, current_only: bool) -> str:
     # permitted rows; nothing is filtered after the fusion except the similarity floor.
     return f"""
 WITH probe AS MATERIALIZED ({probe}),
+scope AS MATERIALIZED (
+    SELECT count(*) AS size
+    FROM (SELECT 1 FROM {table} m WHERE {where} LIMIT %(exact_below)s) permitted
+),
 nearest AS MATERIALIZED (
     SELECT m.id, m.embedding <=> (SELECT embedding FROM probe) AS distance
     FROM {table} m
-    WHERE {where}
+    WHERE (SELECT size FROM scope) >= %(exact_below)s AND {where}
     ORDER BY m.embedding <=> (SELECT embedding FROM probe)
     LIMIT %(fetch)s
 ),
@@ -547,7 +562,9 @@ common_terms AS (
     FROM pg_stats s,
          unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS c(term, share)
     WHERE s.schemaname = current_schema() AND s.tablename = '{MemoryItem._meta.db_table}'
-      AND s.attname = 'search_vector' AND c.term IS NOT NULL AND c.share > %(common)s
+      AND s.attname = 'search_vector' AND c.term IS NOT NULL AND c.share > %(common_share)s
+      AND c.share * (SELECT reltuples FROM pg_class WHERE oid = '{table}'::regclass)
+          > %(common_items)s
 ),
 terms AS (
     SELECT string_agg(quote_literal(t.lexeme), ' | ')::tsquery AS query
@@ -562,10 +579,14 @@ terms AS (
 lexical AS (
     SELECT id, row_number() OVER (ORDER BY rank DESC, id) AS position
     FROM (
-        SELECT m.id, ts_rank(m.search_vector, terms.query, 1) AS rank
-        FROM {table} m, terms
-        WHERE m.search_vector @@ terms.query AND {where}
-        ORDER BY rank DESC, m.id
+        SELECT matched.id, ts_rank(matched.search_vector, terms.query, 1) AS rank
+        FROM terms, LATERAL (
+            SELECT m.id, m.search_vector
+            FROM {table} m
+            WHERE m.search_vector @@ terms.query AND {where}
+            LIMIT {LEXICAL_RANKED}
+        ) matched
+        ORDER BY rank DESC, matched.id
         LIMIT %(fetch)s
     ) matches
 ),
@@ -621,7 +642,11 @@ def _recall(
     kind_values = sorted({str(kind) for kind in kinds}) if kinds is not None else None
     if not portfolios or kind_values == []:
         return []
-    params: dict[str, Any] = {"portfolios": portfolios, "common": COMMON_TERM_FREQUENCY}
+    params: dict[str, Any] = {
+        "portfolios": portfolios,
+        "common_share": COMMON_TERM_SHARE,
+        "common_items": COMMON_TERM_ITEMS,
+    }
     if like_item_id is not None:
         params["anchor"] = int(like_item_id)
     else:
@@ -634,7 +659,13 @@ def _recall(
             vector = get_embeddings().embed_query(text)
         params["vector"], params["text"] = _vector_literal(vector), text
     fetch, ef_search = _search_breadth(limit)
-    params.update(fetch=fetch, limit=limit, kinds=kind_values, min_similarity=float(min_similarity))
+    params.update(
+        fetch=fetch,
+        limit=limit,
+        kinds=kind_values,
+        min_similarity=float(min_similarity),
+        exact_below=EXACT_BELOW,
+    )
     sql = _recall_sql(
         anchor=like_item_id is not None,
         kinds=kind_values is not None,

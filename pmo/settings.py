@@ -375,3 +375,4 @@ PMO_EMBEDDINGS = env_str("PMO_EMBEDDINGS", "local:all-MiniLM-L6-v2")
 PMO_EMBEDDINGS_BASE_URL = env_str("PMO_EMBEDDINGS_BASE_URL", "")  # openai: compatible server
 PMO_EMBEDDINGS_API_KEY = env_str("PMO_EMBEDDINGS_API_KEY", "")  # openai: else OPENAI_API_KEY
 PMO_EMBEDDINGS_DIMENSIONS = env_int("PMO_EMBEDDINGS_DIMENSIONS", 384)  # must be 384
+PMO_EMBEDDINGS_THREADS = env_int("PMO_EMBEDDINGS_THREADS", 1)  # torch threads per process

@@ -120,6 +120,8 @@ def test_an_exact_term_the_embedding_misses_is_matched_through_full_text(world, 
     for text in UNRELATED:
         remember(world.own, text)
 
+    analyze()  # one item in five holds the term: rare in count, so still distinctive
+
     # With a similarity floor no meaning can reach, only the full-text half can answer.
     by_key = memory_recall(user=world.viewer, query="OPS-7731", min_similarity=0.99)
     by_vendor = memory_recall(
@@ -132,22 +134,38 @@ def test_an_exact_term_the_embedding_misses_is_matched_through_full_text(world, 
     assert [item.id for item in by_vendor] == [ticket.id]
 
 
-def test_a_term_most_memories_share_is_not_an_exact_match_once_statistics_exist(
-    world, embedding_model
-):
-    common = [
-        remember(world.own, f"Decision {number}: the payments backlog order changes.")
-        for number in range(30)
-    ]
-    rare = remember(world.own, "Decision: the Quorvane payments contract is renewed.")
+def analyze() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {MemoryItem._meta.db_table}")
 
+
+def random_unit_vectors(count: int, seed: int = 3) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, 384)).astype("float32")
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_a_term_most_memories_share_is_not_an_exact_match_once_statistics_exist(
+    world, embedding_model
+):
+    MemoryItem.objects.bulk_create(
+        MemoryItem(
+            portfolio=world.own,
+            kind=MemoryKind.DECISION,
+            text=f"Decision {number}: the payments backlog order changes.",
+            embedding=vector.tolist(),
+            source_type="common",
+            source_id=str(number),
+        )
+        for number, vector in enumerate(random_unit_vectors(60))
+    )
+    rare = remember(world.own, "Decision: the Quorvane payments contract is renewed.")
+    analyze()
+
     recalled = memory_recall(user=world.viewer, query="payments Quorvane", min_similarity=0.99)
 
-    # "payment" is in nearly every item: it no longer counts; "quorvan" still does.
+    # "payment" is in every item (more than 1 % and more than 50 of them): it no longer
+    # counts as an exact term; "quorvan" still does.
     assert [item.id for item in recalled] == [rare.id]
-    assert common
 
 
 def test_superseded_memory_is_recalled_marked_stale_or_left_out_on_request(world, embedding_model):
@@ -232,15 +250,22 @@ def test_memory_item_for_source_answers_only_within_visible_portfolios(world, ow
     assert hidden is None
 
 
-def test_index_filtered_to_a_small_portfolio_still_returns_its_nearest_items(
-    world, embedding_model
+@pytest.mark.parametrize(
+    "exact_below",
+    [
+        pytest.param(3, id="HNSW scan, too few rows after the filter, exact scan takes over"),
+        pytest.param(5000, id="small scope searched exactly from the start"),
+    ],
+)
+def test_a_portfolio_with_a_tiny_share_of_the_memory_still_gets_its_nearest_items(
+    world, embedding_model, exact_below, monkeypatch
 ):
     """pgvector 0.6 filters after the HNSW scan: with the index forced and the portfolio's
-    rows a tiny share of the table, the exact scan must take over and find them all."""
+    rows a tiny share of the table, the index yields too few rows and the exact scan must
+    take over; a scope under EXACT_BELOW items skips the index altogether."""
+    monkeypatch.setattr("agents.memory.EXACT_BELOW", exact_below)
     crowd = PortfolioFactory()
-    rng = np.random.default_rng(3)
-    vectors = rng.normal(size=(400, 384)).astype("float32")
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = random_unit_vectors(400)
     MemoryItem.objects.bulk_create(
         MemoryItem(
             portfolio=crowd,

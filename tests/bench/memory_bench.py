@@ -23,6 +23,7 @@ Measured, each over `repeats` different queries:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import sys
 import time
@@ -247,14 +248,22 @@ def _exact_top(vector_literal: str, portfolio_ids: list[int], k: int, alias: str
 
 
 def _semantic_top(vector_literal: str, portfolio_ids: list[int], k: int, alias: str) -> list[int]:
-    """The semantic half of a recall alone: the HNSW scan with the recall's filter and
-    ef_search, replaced by the exact scan when it yields fewer than `k` rows."""
+    """The semantic half of a recall alone: an exact scan for a scope under EXACT_BELOW
+    items, else the HNSW scan with the recall's filter and ef_search, replaced by the exact
+    scan when it yields fewer than `k` rows."""
     from django.db import connections, transaction
 
-    from agents.memory import _search_breadth
+    from agents.memory import EXACT_BELOW, _search_breadth
 
     fetch, ef_search = _search_breadth(5)
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM agents_memoryitem WHERE portfolio_id = ANY(%s) "
+            "LIMIT %s) scope",
+            [portfolio_ids, EXACT_BELOW],
+        )
+        if cursor.fetchone()[0] < EXACT_BELOW:
+            return _exact_top(vector_literal, portfolio_ids, k, alias)
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
         cursor.execute(
             "SELECT id FROM agents_memoryitem WHERE portfolio_id = ANY(%s) "
@@ -265,22 +274,36 @@ def _semantic_top(vector_literal: str, portfolio_ids: list[int], k: int, alias: 
     return found if len(found) >= k else _exact_top(vector_literal, portfolio_ids, k, alias)
 
 
-def _plan(vector_literal: str, portfolio_ids: list[int], alias: str) -> str:
+def _plan(vector: list[float], text: str, portfolio_ids: list[int], alias: str) -> str:
+    """Which scans of the memory table one recall actually ran (EXPLAIN ANALYZE)."""
     from django.db import connections, transaction
 
-    from agents.memory import _search_breadth
+    from agents import memory
 
+    fetch, ef_search = memory._search_breadth(5)
+    params = {
+        "portfolios": portfolio_ids,
+        "common_share": memory.COMMON_TERM_SHARE,
+        "common_items": memory.COMMON_TERM_ITEMS,
+        "vector": memory._vector_literal(vector),
+        "text": text,
+        "fetch": fetch,
+        "limit": 5,
+        "kinds": None,
+        "min_similarity": memory.DEFAULT_MIN_SIMILARITY,
+        "exact_below": memory.EXACT_BELOW,
+    }
+    sql = memory._recall_sql(anchor=False, kinds=False, current_only=False)
     with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true)", [str(_search_breadth(5)[1])]
-        )
-        cursor.execute(
-            "EXPLAIN SELECT id FROM agents_memoryitem WHERE portfolio_id = ANY(%s) "
-            "ORDER BY embedding <=> %s::vector LIMIT 20",
-            [portfolio_ids, vector_literal],
-        )
+        cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + sql, params)
         lines = [row[0].strip() for row in cursor.fetchall()]
-    return " / ".join(line.split("  (")[0] for line in lines if "Scan" in line or "Sort" in line)
+    ran = [
+        line.removeprefix("->").strip().split(" on agents_memoryitem")[0]
+        for line in lines
+        if " on agents_memoryitem" in line and "never executed" not in line and "pkey" not in line
+    ]
+    return ", ".join(dict.fromkeys(ran))
 
 
 class _Cycle:
@@ -325,6 +348,8 @@ def bench_memory_recall(
     embeddings.embed_query("load")
     load_ms = (LocalMiniLMEmbeddings.load_seconds or (time.perf_counter() - started)) * 1000
     portfolios, users = ensure_memory_corpus(items=items, database_alias=database_alias)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"memory bench: load average {load} on {os.cpu_count()} cores (figures scale with it)")
     rows = [_row("memory", "model load (once per worker)", [load_ms], 0, None)]
 
     texts = [f"{QUERIES[index % len(QUERIES)]} ({index})" for index in range(repeats)]
@@ -355,9 +380,8 @@ def bench_memory_recall(
             / 20
             for index in range(checked)
         ]
-        print(
-            f"memory bench: {label}: semantic half: {_plan(literals[0], allowed, database_alias)}"
-        )
+        scans = _plan(query_vectors[0], texts[0], allowed, database_alias)
+        print(f"memory bench: {label}: scans of the memory table: {scans}")
         rows.append(
             _row(
                 "memory recall SQL",
