@@ -14,7 +14,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-PROMPT_VERSION = "runs-2025.1"
+PROMPT_VERSION = "runs-v1"
 
 SYSTEM_PROMPT = """\
 You are the analyst of a portfolio management office. You explain facts that were computed
