@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
+# Where the CPU build of torch comes from; empty when a local wheel house already has it.
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo dev test test-fast lint format bench status down clean
@@ -15,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@# CPU-only torch first (PyPI's Linux wheel of the same version brings GBs of CUDA).
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet \
-		"torch==2.13.0" --extra-index-url $(TORCH_INDEX_URL)
+		"torch==2.13.0" $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 

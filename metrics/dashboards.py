@@ -466,10 +466,9 @@ def forecast_chart(
             table=table,
             csv_url=csv_url,
             figure_json=charts.figure_json(
-                # The selector reports the 50/85/95% dates only, not the trials' distribution,
-                # so the figure draws those three (forecast_when_figure takes `distribution`
-                # for the histogram once the selector exposes it).
-                charts.forecast_when_figure(when, target_date=project.target_date)
+                charts.forecast_when_figure(
+                    when, distribution=when.distribution, target_date=project.target_date
+                )
             ),
             notes=notes,
         )

@@ -763,45 +763,54 @@ WITH project AS (
     FROM unnest(%(project_ids)s::bigint[], %(nows)s::timestamptz[]) AS n(id, now)
     JOIN portfolio_project p ON p.id = n.id
 ),
-bounds AS (
+bounds AS MATERIALIZED (
     SELECT pr.id, pr.tz, pr.today,
            LEAST(pr.today, GREATEST(
                pr.today - %(history_days)s::integer,
                COALESCE(
-                   (SELECT MIN(wi.created_at AT TIME ZONE pr.tz)::date
-                    FROM portfolio_workitem wi WHERE wi.project_id = pr.id),
+                   ((SELECT MIN(wi.created_at) FROM portfolio_workitem wi
+                     WHERE wi.project_id = pr.id) AT TIME ZONE pr.tz)::date,
                    pr.today
                )
            )) AS first_day
     FROM project pr
 ),
 done AS (
-    SELECT b.id AS project_id, (wi.done_at AT TIME ZONE b.tz)::date AS day, COUNT(*) AS items
+    SELECT b.id AS project_id, (d.done_at AT TIME ZONE b.tz)::date AS day, COUNT(*) AS items
     FROM bounds b
-    JOIN portfolio_workitem wi ON wi.project_id = b.id
-    WHERE wi.category = 'done'
-      AND wi.done_at >= b.first_day::timestamp AT TIME ZONE b.tz
-      AND wi.done_at < b.today::timestamp AT TIME ZONE b.tz
+    CROSS JOIN LATERAL (
+        SELECT wi.done_at
+        FROM portfolio_workitem wi
+        WHERE wi.project_id = b.id AND wi.category = 'done'
+          AND wi.done_at >= b.first_day::timestamp AT TIME ZONE b.tz
+          AND wi.done_at < b.today::timestamp AT TIME ZONE b.tz
+        OFFSET 0  -- a fence: one index range scan per project
+    ) AS d
     GROUP BY 1, 2
 ),
+daily AS (
+    SELECT b.id, array_agg(COALESCE(done.items, 0) ORDER BY offset_days) AS counts
+    FROM bounds b
+    CROSS JOIN LATERAL generate_series(0, b.today - b.first_day - 1) AS offset_days
+    LEFT JOIN done ON done.project_id = b.id AND done.day = b.first_day + offset_days
+    GROUP BY b.id
+),
 open_scope AS (
-    SELECT wi.project_id, COUNT(*) AS items, SUM(COALESCE(wi.story_points, 0)) AS points
-    FROM portfolio_workitem wi
-    WHERE wi.project_id = ANY(%(project_ids)s::bigint[]) AND wi.category <> 'done'
-    GROUP BY wi.project_id
+    SELECT b.id AS project_id, o.items, o.points
+    FROM bounds b
+    CROSS JOIN LATERAL (
+        SELECT COUNT(*) AS items, COALESCE(SUM(wi.story_points), 0) AS points
+        FROM portfolio_workitem wi
+        WHERE wi.project_id = b.id AND wi.category IN ('todo', 'in_progress')
+    ) AS o
 )
 SELECT b.id, b.today, b.first_day,
-       COALESCE(
-           (SELECT array_agg(COALESCE(done.items, 0) ORDER BY offset_days)
-            FROM generate_series(0, b.today - b.first_day - 1) AS offset_days
-            LEFT JOIN done
-                ON done.project_id = b.id AND done.day = b.first_day + offset_days),
-           ARRAY[]::bigint[]
-       ) AS counts,
-       COALESCE(open_scope.items, 0) AS open_items,
-       COALESCE(open_scope.points, 0) AS open_points
+       COALESCE(daily.counts, ARRAY[]::bigint[]) AS counts,
+       open_scope.items AS open_items,
+       open_scope.points AS open_points
 FROM bounds b
-LEFT JOIN open_scope ON open_scope.project_id = b.id
+LEFT JOIN daily ON daily.id = b.id
+JOIN open_scope ON open_scope.project_id = b.id
 ORDER BY b.id
 """
 """METRICS.md "Forecasting" samples of several projects, each at its own `now`: items done per

@@ -45,7 +45,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -58,7 +58,7 @@ MIN_HISTORY_DAYS = 10
 MAX_FORECAST_DAYS = 3_650
 BLOCK_DAYS = 128
 PERCENTILES = (50, 85, 95)
-SIMULATION_VERSION = 1  # part of the cache key: bump when the simulation's answers change
+SIMULATION_VERSION = 2  # part of the cache key: bump when the simulation's answers change
 CACHE_SECONDS = 24 * 3600
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,9 @@ class WhenForecast:
     p50_date: dt.date | None = None
     p85_date: dt.date | None = None
     p95_date: dt.date | None = None
+    distribution: tuple[tuple[int, int], ...] = ()
+    """(days from today, trials finishing that day) for every day some trial finished: the
+    histogram the 50/85/95% marks are read from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +141,10 @@ def _unavailable_reason(history: DailyThroughput) -> str:
 def _memoized(
     cache: SimulationCache | None,
     inputs: Sequence[object],
-    simulate: Callable[[], tuple[int, int, int]],
-) -> tuple[int, int, int]:
-    """The three percentile figures of a simulation, from `cache` when it holds the answer
-    for exactly these inputs (decision 7)."""
+    simulate: Callable[[], list[Any]],
+) -> list[Any]:
+    """A simulation's JSON-ready answer, from `cache` when it holds the answer for exactly
+    these inputs (decision 7)."""
     if cache is None:
         return simulate()
     digest = hashlib.sha256(json.dumps([SIMULATION_VERSION, *inputs]).encode()).hexdigest()
@@ -152,14 +155,13 @@ def _memoized(
         logger.warning("Forecast cache unavailable; simulating without it.", exc_info=True)
         return simulate()
     if isinstance(cached, str):
-        first, second, third = (int(part) for part in cached.split(","))
-        return first, second, third
-    figures = simulate()
+        return json.loads(cached)
+    answer = simulate()
     try:
-        cache.set(key, ",".join(str(figure) for figure in figures), CACHE_SECONDS)
+        cache.set(key, json.dumps(answer), CACHE_SECONDS)
     except Exception:
         logger.warning("Forecast cache unavailable; the answer is not kept.", exc_info=True)
-    return figures
+    return answer
 
 
 def days_to_finish(
@@ -222,14 +224,20 @@ def forecast_when(
     if reason:
         return WhenForecast(available=False, reason=reason, **basis)
 
-    def simulate() -> tuple[int, int, int]:
+    def simulate() -> list[Any]:
         rng = np.random.default_rng(seed)
         samples = np.asarray(history.counts, dtype=np.int64)
         ordered = np.sort(days_to_finish(samples, remaining=remaining, trials=trials, rng=rng))
-        p50, p85, p95 = (int(ordered[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES)
-        return p50, p85, p95
+        marks = [int(ordered[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES]
+        finishing_days, counts = np.unique(ordered, return_counts=True)
+        histogram = [
+            [int(day), int(count)] for day, count in zip(finishing_days, counts, strict=True)
+        ]
+        return [marks, histogram]
 
-    figures = _memoized(cache, ["when", list(history.counts), remaining, seed, trials], simulate)
+    figures, histogram = _memoized(
+        cache, ["when", list(history.counts), remaining, seed, trials], simulate
+    )
     days = dict(zip(PERCENTILES, figures, strict=True))
     if days[95] > MAX_FORECAST_DAYS:
         return WhenForecast(
@@ -250,6 +258,7 @@ def forecast_when(
         p50_date=history.today + dt.timedelta(days=days[50]),
         p85_date=history.today + dt.timedelta(days=days[85]),
         p95_date=history.today + dt.timedelta(days=days[95]),
+        distribution=tuple((day, count) for day, count in histogram),
     )
 
 
@@ -282,12 +291,11 @@ def forecast_how_many(
     if reason:
         return HowManyForecast(available=False, reason=reason, **basis)
 
-    def simulate() -> tuple[int, int, int]:
+    def simulate() -> list[Any]:
         rng = np.random.default_rng(seed)
         samples = np.asarray(history.counts, dtype=np.int64)
         from_top = np.sort(completions_by(samples, days=days, trials=trials, rng=rng))[::-1]
-        p50, p85, p95 = (int(from_top[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES)
-        return p50, p85, p95
+        return [int(from_top[_ceil_rank(percent, trials) - 1]) for percent in PERCENTILES]
 
     figures = _memoized(cache, ["how_many", list(history.counts), days, seed, trials], simulate)
     counts = dict(zip(PERCENTILES, figures, strict=True))

@@ -334,6 +334,20 @@ class ForecastHistoryOutputSerializer(serializers.Serializer):
     completed = serializers.IntegerField(source="history_completed", read_only=True)
 
 
+@extend_schema_serializer(component_name="FinishingDay")
+class FinishingDaySerializer(serializers.Serializer):
+    """One bar of the "when" histogram, from a (days, trials) pair."""
+
+    days = serializers.SerializerMethodField(help_text="Days from today.")
+    trials = serializers.SerializerMethodField(help_text="Trials that finished on that day.")
+
+    def get_days(self, pair: tuple[int, int]) -> int:
+        return pair[0]
+
+    def get_trials(self, pair: tuple[int, int]) -> int:
+        return pair[1]
+
+
 class _ForecastOutputSerializer(serializers.Serializer):
     kind = ForecastKindField(read_only=True)
     project = serializers.CharField(read_only=True, help_text="Project key.")
@@ -356,6 +370,12 @@ class WhenForecastOutputSerializer(_ForecastOutputSerializer):
     p50_days = serializers.IntegerField(source="forecast.p50_days", read_only=True, allow_null=True)
     p85_days = serializers.IntegerField(source="forecast.p85_days", read_only=True, allow_null=True)
     p95_days = serializers.IntegerField(source="forecast.p95_days", read_only=True, allow_null=True)
+    distribution = FinishingDaySerializer(
+        source="forecast.distribution",
+        many=True,
+        read_only=True,
+        help_text="The histogram of the trials: how many finished on each day from today.",
+    )
 
 
 @extend_schema_serializer(component_name="HowManyForecast")

@@ -355,6 +355,7 @@ class WorkItem(models.Model):
         ]
         indexes = [
             models.Index(fields=["project", "done_at"], name="work_item_project_done"),
+            models.Index(fields=["project", "created_at"], name="work_item_project_created"),
             models.Index(fields=["project", "category"], name="work_item_project_category"),
             models.Index(fields=["sprint"], name="work_item_sprint"),
         ]

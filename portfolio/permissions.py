@@ -6,7 +6,10 @@ project covers that project only; a team lead of one project sees its portfolio,
 the projects they were granted.
 
 These functions return querysets, so callers compose them into one SQL query (no per-object
-permission checks in loops).
+permission checks in loops). The grants are read by one small SQL subquery over guardian's
+user and group permission tables (`_granted`): guardian's `get_objects_for_user` builds the
+same answer through several querysets per call, which cost a large share of a dashboard's
+server time in Python alone.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
-from guardian.shortcuts import get_objects_for_user
+from django.db.models.expressions import RawSQL
 
 from portfolio.models import Portfolio, Project
 
@@ -46,13 +49,36 @@ PORTFOLIO_EQUIVALENT: dict[ProjectPermission, PortfolioPermission] = {
 }
 
 
+GRANTED_SQL = """
+SELECT uop.object_pk::bigint
+FROM guardian_userobjectpermission uop
+JOIN auth_permission p ON p.id = uop.permission_id
+JOIN django_content_type ct ON ct.id = p.content_type_id
+WHERE uop.user_id = %s AND ct.app_label = 'portfolio' AND ct.model = %s AND p.codename = %s
+UNION ALL
+SELECT gop.object_pk::bigint
+FROM auth_user_groups ug
+JOIN guardian_groupobjectpermission gop ON gop.group_id = ug.group_id
+JOIN auth_permission p ON p.id = gop.permission_id
+JOIN django_content_type ct ON ct.id = p.content_type_id
+WHERE ug.user_id = %s AND ct.app_label = 'portfolio' AND ct.model = %s AND p.codename = %s
+"""
+"""Ids of the objects of one model on which a user holds one permission, directly or through
+one of their groups (guardian's generic object-permission tables)."""
+
+
+def _granted(user: AbstractBaseUser, model: str, codename: str) -> RawSQL:
+    """A subquery of the granted ids, for `pk__in=` inside a larger query."""
+    return RawSQL(GRANTED_SQL, (user.pk, model, codename, user.pk, model, codename))
+
+
 def portfolios_with(user: AnyUser, permission: PortfolioPermission) -> QuerySet[Portfolio]:
-    """Portfolios on which the user holds `permission` directly."""
+    """Portfolios on which the user holds `permission` directly (all for a superuser)."""
     if not user.is_authenticated:
         return Portfolio.objects.none()
-    return get_objects_for_user(
-        user, f"portfolio.{permission}", Portfolio, accept_global_perms=False
-    )
+    if user.is_superuser:
+        return Portfolio.objects.all()
+    return Portfolio.objects.filter(pk__in=_granted(user, "portfolio", str(permission)))
 
 
 def projects_with(user: AnyUser, permission: ProjectPermission) -> QuerySet[Project]:
@@ -61,12 +87,10 @@ def projects_with(user: AnyUser, permission: ProjectPermission) -> QuerySet[Proj
         return Project.objects.none()
     if user.is_superuser:
         return Project.objects.all()
-    direct = get_objects_for_user(
-        user, f"portfolio.{permission}", Project, accept_global_perms=False
-    )
-    inherited = portfolios_with(user, PORTFOLIO_EQUIVALENT[permission])
+    inherited = str(PORTFOLIO_EQUIVALENT[permission])
     return Project.objects.filter(
-        Q(pk__in=direct.values("pk")) | Q(portfolio__in=inherited.values("pk"))
+        Q(pk__in=_granted(user, "project", str(permission)))
+        | Q(portfolio_id__in=_granted(user, "portfolio", inherited))
     )
 
 
@@ -76,10 +100,10 @@ def visible_portfolios(user: AnyUser) -> QuerySet[Portfolio]:
         return Portfolio.objects.none()
     if user.is_superuser:
         return Portfolio.objects.all()
-    direct = portfolios_with(user, PortfolioPermission.VIEW)
     through_projects = projects_with(user, ProjectPermission.VIEW)
     return Portfolio.objects.filter(
-        Q(pk__in=direct.values("pk")) | Q(pk__in=through_projects.values("portfolio_id"))
+        Q(pk__in=_granted(user, "portfolio", str(PortfolioPermission.VIEW)))
+        | Q(pk__in=through_projects.values("portfolio_id"))
     )
 
 

@@ -292,6 +292,22 @@ def bench_forecast(repeat: int) -> list[Measure]:
     ]
 
 
+def bench_memory() -> list[Measure]:
+    """Hybrid memory recall over 100,000 memory items (tests/bench/memory_bench.py)."""
+    from tests.bench.memory_bench import bench_memory_recall
+
+    return [Measure(**row) for row in bench_memory_recall()]
+
+
+def bench_agents() -> list[Measure]:
+    """Each kind of agent run with the builtin provider on a 50-project portfolio
+    (tests/bench/agent_bench.py)."""
+    from tests.bench.agent_bench import bench_agent_runs
+
+    _, portfolio, _, _ = _subjects()
+    return [Measure(**row) for row in bench_agent_runs(portfolio_slug=portfolio.slug, repeats=3)]
+
+
 def _print(measures: list[Measure]) -> None:
     header = f"{'group':<24} {'what':<44} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8} {'goal':>10}"
     print()
@@ -311,7 +327,11 @@ def _print(measures: list[Measure]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30, help="requests per route (default 30)")
-    parser.add_argument("--only", choices=["page", "api"], help="only pages or only the API")
+    parser.add_argument(
+        "--only",
+        choices=["page", "api", "memory", "agents"],
+        help="only pages, the API, memory recall or agent runs",
+    )
     args = parser.parse_args(argv)
 
     _prepare_environment()
@@ -319,10 +339,16 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     _seed_once()
-    measures = bench_routes(args.repeat, args.only)
+    measures = []
+    if args.only in (None, "page", "api"):
+        measures += bench_routes(args.repeat, args.only)
     if args.only is None:
         measures += bench_baselines(args.repeat)
         measures += bench_forecast(args.repeat)
+    if args.only in (None, "memory"):
+        measures += bench_memory()
+    if args.only in (None, "agents"):
+        measures += bench_agents()
     _print(measures)
     from pmo.config import pmo_home
 

@@ -223,7 +223,10 @@ def test_a_role_that_is_not_a_superuser_cannot_truncate_the_log():
 
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE ROLE "{role}" NOSUPERUSER')
-        cursor.execute(f'GRANT TRUNCATE ON {TABLE}, governance_approval TO "{role}"')
+        # TRUNCATE ... CASCADE needs the right on every table that references the log.
+        cursor.execute(
+            f'GRANT TRUNCATE ON {TABLE}, governance_approval, agents_agentrun TO "{role}"'
+        )
         # The deferred foreign-key checks of the insert would refuse any TRUNCATE first.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f'SET ROLE "{role}"')

@@ -273,3 +273,44 @@ def test_forecast_of_a_project_the_user_may_not_see_answers_not_found(world):
         forecast_when(user=world.outsider, project=world.own_project, remaining=3, now=NOW)
     with pytest.raises(Http404):
         forecast_how_many(user=world.outsider, project=world.own_project, until=TODAY, now=NOW)
+
+
+def test_when_histogram_counts_every_trial_and_its_marks_are_read_from_it():
+    # given
+    sample = history([0, 1, 3, 0, 2, 5, 1, 0, 4, 2, 1, 3])
+
+    # when
+    forecast = forecasting.forecast_when(sample, remaining=30, seed=11, trials=2_000)
+
+    # then: every trial is in one bar, days ascending, and each mark is the first day by
+    # which at least that share of trials had finished
+    days = [day for day, _ in forecast.distribution]
+    assert days == sorted(days)
+    assert sum(trials for _, trials in forecast.distribution) == 2_000
+    for percent, mark in (
+        (50, forecast.p50_days),
+        (85, forecast.p85_days),
+        (95, forecast.p95_days),
+    ):
+        finished_by_mark = sum(trials for day, trials in forecast.distribution if day <= mark)
+        finished_before = sum(trials for day, trials in forecast.distribution if day < mark)
+        assert finished_by_mark * 100 >= percent * 2_000 > finished_before * 100
+
+
+def test_cached_when_forecast_keeps_its_histogram():
+    # given: a dictionary standing in for the cache's get / set
+    class Memory(dict):
+        def set(self, key, value, timeout):
+            self[key] = value
+
+    cache = Memory()
+    sample = history([1, 2, 0, 3, 1, 2, 2, 0, 1, 4])
+    first = forecasting.forecast_when(sample, remaining=12, seed=3, trials=500, cache=cache)
+
+    # when
+    second = forecasting.forecast_when(sample, remaining=12, seed=3, trials=500, cache=cache)
+
+    # then
+    assert len(cache) == 1
+    assert second == first
+    assert second.distribution
