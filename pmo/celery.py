@@ -43,6 +43,10 @@ app.conf.update(
             "task": "governance.tasks.recommendation_expire_due_task",
             "schedule": 60.0 * 60,
         },
+        "memory-backfill-decisions": {
+            "task": "agents.tasks.memory.memory_backfill_decisions_task",
+            "schedule": 15 * 60.0,
+        },
         "agent-portfolio-reviews": {
             "task": "agents.tasks.schedule.portfolio_reviews_nightly",
             "schedule": crontab(hour=2, minute=0),
