@@ -27,7 +27,9 @@ UTC = dt.UTC
 # The dashboards run one permission query plus one SQL query per figure (metrics.selectors):
 # more queries than a list page, but as constant as the list page's.
 # portfolio-detail: 14 + up to 4 for the agents panel (start right, run visibility, latest runs)
-MAX_QUERIES_PER_PAGE = {"portfolio-list": 8, "portfolio-detail": 18, "project-detail": 28}
+# project-detail: 28 + 8 for the KPI section (two permission sets, the KPIs, their recent
+# values, and the project's health: the snapshot's five batched queries)
+MAX_QUERIES_PER_PAGE = {"portfolio-list": 8, "portfolio-detail": 18, "project-detail": 36}
 
 
 def get_as(client, user, url, **extra):
