@@ -411,7 +411,11 @@ def _definition_page(
             request, "metrics/kpis/definition_form.html", {**context, "form": form}
         )
     form = DefinitionForm(request.POST, owners=choices)
-    form.is_valid()
+    if not form.is_valid() and "owner" in form.errors:
+        describe_errors(form)
+        return TemplateResponse(
+            request, "metrics/kpis/definition_form.html", {**context, "form": form}
+        )
     values = _definition_values(form, people)
     try:
         if kpi is None:

@@ -447,3 +447,39 @@ def test_the_portfolio_kpi_page_lists_the_portfolios_own_kpis(client, world):
 
     assert response.status_code == 200
     assert "Portfolio NPS" in response.content.decode()
+
+
+def test_an_owner_without_a_role_here_is_refused(client, world):
+    client.force_login(world.pmo_leader)
+
+    response = client.post(
+        reverse("metrics:kpi-create", args=["PAY"]), definition(owner="outsider")
+    )
+
+    assert response.status_code == 200
+    assert "Select a valid choice." in response.content.decode()
+    assert not KPI.objects.exists()
+
+
+@pytest.mark.parametrize("page", ["metrics:kpi-detail", "metrics:kpi-history"])
+def test_a_kpis_pages_run_the_same_number_of_queries_with_more_values(
+    client, world, satisfaction, django_assert_num_queries, page
+):
+    MeasurementFactory(kpi=satisfaction, period_start=JANUARY)
+    url = reverse(page, args=[satisfaction.pk])
+    client.force_login(world.team_lead)
+    client.get(url)
+    with CaptureQueriesContext(connection) as small:
+        client.get(url)
+
+    for month in range(2, 10):
+        measurement = MeasurementFactory(
+            kpi=satisfaction, period_start=JANUARY.replace(month=month), value=Decimal(4)
+        )
+        kpi_measurement_correct(
+            actor=world.team_lead, measurement=measurement, value="3", version=1
+        )
+
+    with django_assert_num_queries(len(small.captured_queries)):
+        response = client.get(url)
+    assert response.status_code == 200
