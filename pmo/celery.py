@@ -43,6 +43,10 @@ app.conf.update(
             "task": "governance.tasks.recommendation_expire_due_task",
             "schedule": 60.0 * 60,
         },
+        "kpi-computed-refresh": {
+            "task": "metrics.kpis.tasks.kpi_computed_refresh_task",
+            "schedule": 60.0 * 60,
+        },
         "memory-backfill-decisions": {
             "task": "agents.tasks.memory.memory_backfill_decisions_task",
             "schedule": 15 * 60.0,
