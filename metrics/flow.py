@@ -714,25 +714,17 @@ WITH project AS (
     FROM portfolio_project p
     WHERE p.id = %(project_id)s
 ),
-step AS (
-    SELECT (e.at AT TIME ZONE pr.tz)::date AS day, e.to_category AS category,
-           LAG(e.to_category) OVER (PARTITION BY e.work_item_id ORDER BY e.at, e.id)
-               AS previous_category
+daily AS (
+    SELECT GREATEST((e.at AT TIME ZONE pr.tz)::date, %(start)s::date) AS day,
+           COUNT(*) FILTER (WHERE e.to_category = 'todo')
+               - COUNT(*) FILTER (WHERE e.from_category = 'todo') AS todo,
+           COUNT(*) FILTER (WHERE e.to_category = 'in_progress')
+               - COUNT(*) FILTER (WHERE e.from_category = 'in_progress') AS in_progress,
+           COUNT(*) FILTER (WHERE e.to_category = 'done')
+               - COUNT(*) FILTER (WHERE e.from_category = 'done') AS done
     FROM portfolio_workitemevent e
     JOIN project pr ON pr.id = e.project_id
     WHERE e.kind = 'status' AND e.at < pr.end_at
-),
-delta AS (
-    SELECT day, category, 1 AS change FROM step
-    UNION ALL
-    SELECT day, previous_category, -1 FROM step WHERE previous_category IS NOT NULL
-),
-daily AS (
-    SELECT GREATEST(day, %(start)s::date) AS day,
-           SUM(change) FILTER (WHERE category = 'todo') AS todo,
-           SUM(change) FILTER (WHERE category = 'in_progress') AS in_progress,
-           SUM(change) FILTER (WHERE category = 'done') AS done
-    FROM delta
     GROUP BY 1
 ),
 calendar AS (
@@ -754,8 +746,10 @@ ORDER BY c.day
 """
 """METRICS.md "Cumulative flow": items per category at the end of each local day of
 [start, end) (decisions 4 and 12). Every status event adds 1 to its category and takes 1 from
-the item's previous category on its local day; the days before start fold into the first
-day, so a running sum gives the counts. Parameters: project_id, start, end (dates)."""
+the item's previous category (the `from_category` the writers record, the category of the
+item's previous status event) on its local day; the days before start fold into the first
+day, so one grouped pass and a running sum give the counts. Parameters: project_id, start,
+end (dates)."""
 
 DAILY_THROUGHPUT_SQL = """
 WITH project AS (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from metrics.selectors import (
     wip_aging,
 )
 from tests.factories import ProjectFactory, SprintFactory
-from tests.metrics.history import item, utc
+from tests.metrics.history import item, random_history, replays, utc
 
 DAY = 86400
 
@@ -395,3 +396,41 @@ def test_portfolio_flow_summary_shows_only_the_projects_the_user_may_see(world):
 def test_portfolio_flow_summary_of_a_portfolio_the_user_may_not_see_answers_not_found(world):
     with pytest.raises(Http404):
         portfolio_flow_summary(user=world.pmo_leader, portfolio=world.foreign)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_cumulative_flow_agrees_with_a_plain_python_replay_of_random_histories(world, seed):
+    # given: items moving at random between statuses of every category, some at the same
+    # instant, some at exactly local midnight of the project's zone (New York)
+    project = world.own_project
+    project.time_zone = "America/New_York"
+    project.save(update_fields=["time_zone"])
+    zone = ZoneInfo("America/New_York")
+    start_day = dt.date(2026, 1, 10)
+    midnights = [
+        dt.datetime.combine(start_day + dt.timedelta(days=n), dt.time(), tzinfo=zone)
+        for n in range(-5, 20)
+    ]
+    instants = sorted(
+        {*midnights, *(m + dt.timedelta(hours=h) for m in midnights for h in (7, 15))}
+    )
+    sprint = SprintFactory(project=project, start=midnights[0], end=midnights[-1])
+    random_history(project, [sprint], items=40, seed=seed, instants=instants)
+
+    # when
+    days = cumulative_flow(
+        user=world.viewer, project=project, start=start_day, end=start_day + dt.timedelta(days=12)
+    )
+
+    # then: each day counts every item by its category just before the next local midnight
+    items = replays(project)
+    for day in days:
+        boundary = dt.datetime.combine(day.day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        categories = [
+            replay.state(lambda event, b=boundary: event.at < b)["category"] for replay in items
+        ]
+        assert (day.todo, day.in_progress, day.done) == (
+            categories.count("todo"),
+            categories.count("in_progress"),
+            categories.count("done"),
+        ), day.day
