@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('portfolio', '0005_sprint_frozen_figures'),
+        ("portfolio", "0005_sprint_frozen_figures"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='workitem',
-            index=models.Index(fields=['project', 'created_at'], name='work_item_project_created'),
+            model_name="workitem",
+            index=models.Index(fields=["project", "created_at"], name="work_item_project_created"),
         ),
     ]
