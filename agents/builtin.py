@@ -9,7 +9,7 @@ ranking agents.facts computed (WSJF, gates kept, capacity checked).
 
 from __future__ import annotations
 
-from agents.facts import Facts, ProjectFigures, RiskFact, RunSnapshot
+from agents.facts import EpicFigures, Facts, ProjectFigures, RiskFact, RunSnapshot
 from agents.schemas import AgentOutput, RiskFlag, TradeOff
 
 MAX_RISKS = 300
@@ -109,6 +109,47 @@ def _dependency_trade_offs(facts: Facts) -> list[TradeOff]:
     return trade_offs
 
 
+def _at_risk_trade_offs(
+    snapshot: RunSnapshot, facts: Facts, *, top: list[EpicFigures], late: list[ProjectFigures]
+) -> list[TradeOff]:
+    """Projects on time but with open risk signals: fixing the risk costs capacity now, and
+    ignoring it puts at stake what the project delivers, its top-ranked epics above all. One
+    trade-off per such project, most signals first, so a review always says where attention
+    competes with delivery, not only where a date is already lost."""
+    late_keys = {project.key for project in late}
+    by_project: dict[str, list[RiskFact]] = {}
+    for risk in facts.risks:
+        if (
+            risk.project_key
+            and risk.project_key not in late_keys
+            and risk.code != "DEPENDENCY_LATE"
+        ):
+            by_project.setdefault(risk.project_key, []).append(risk)
+    trade_offs = []
+    for key, risks in sorted(by_project.items(), key=lambda item: (-len(item[1]), item[0])):
+        carried = [epic for epic in top if epic.project_key == key]
+        titles = "; ".join(risk.title.lower() for risk in risks[:LISTED])
+        stake = (
+            f"it carries {', '.join(epic.key for epic in carried[:LISTED])} in the top third "
+            "by WSJF, whose delivery the risk puts at stake"
+            if carried
+            else "its open work slips if the risk is left to grow"
+        )
+        trade_offs.append(
+            TradeOff(
+                title=f"{key}: deal with the risk now or keep the pace",
+                detail=(
+                    f"{key} is on time but {_plural(len(risks), 'risk signal')} "
+                    f"{'is' if len(risks) == 1 else 'are'} open ({titles}); {stake}. "
+                    "Spending capacity on the cause now slows other work; waiting is cheaper "
+                    "today and dearer if the signal holds at the next review."
+                ),
+                project_keys=[key],
+            )
+        )
+    return trade_offs
+
+
 def _risk_scan(snapshot: RunSnapshot, facts: Facts) -> AgentOutput:
     project = snapshot.project(snapshot.project_key or "")
     assert project is not None
@@ -199,6 +240,7 @@ def _portfolio_review(snapshot: RunSnapshot, facts: Facts) -> AgentOutput:
             )
     trade_offs += [_late_trade_off(project) for project in late]
     trade_offs += _dependency_trade_offs(facts)
+    trade_offs += _at_risk_trade_offs(snapshot, facts, top=top, late=late)
     return AgentOutput(
         summary=" ".join(parts),
         trade_offs=trade_offs[:MAX_TRADE_OFFS],

@@ -10,13 +10,13 @@ from decimal import Decimal
 
 import pytest
 
-from agents import facts
+from agents import builtin, facts, guardrails
 from agents.models import AgentRun, RunKind, RunTrigger
 from agents.services import system_reader
 from governance.models import PolicyKind
 from governance.policies import policy_create
 from portfolio.models import Epic, ProjectDependency, WorkItem
-from tests.agents.scenarios import late_project, pin
+from tests.agents.scenarios import late_project, pin, ranked_epics
 from tests.factories import EpicFactory
 from tests.kpis.factories import KPIFactory, MeasurementFactory
 from tests.metrics.builders import NOW, TODAY, midnight, open_items, steady_throughput
@@ -266,3 +266,26 @@ def test_a_red_kpi_does_not_make_a_provider_late(world):
     assert snapshot.project("CARD").health == "red"
     assert not snapshot.project("CARD").late
     assert not [r for r in computed.risks if r.code == "DEPENDENCY_LATE"]
+
+
+def test_a_review_weighs_the_risk_of_a_project_on_time_against_its_top_epics(world):
+    # given: PAY has the late project's history but a far target date (on time, yet its last
+    # sprint's say/do is 0.5), and it carries the portfolio's top epic by WSJF
+    late_project(world.own_project)
+    world.own_project.target_date = TODAY + dt.timedelta(days=400)
+    world.own_project.save(update_fields=["target_date"])
+    ranked_epics(world.own, world.own_project)
+    run = new_run(world, RunKind.PORTFOLIO_REVIEW)
+
+    # when
+    snapshot, computed, data = compute(run)
+    output = builtin.builtin_output(snapshot, computed)
+
+    # then: one trade-off names the open signals and the top epic at stake, and it passes
+    # the guardrails like every builtin answer
+    assert "PAY" not in computed.late_projects
+    (trade_off,) = [t for t in output.trade_offs if t.project_keys == ["PAY"]]
+    assert trade_off.title == "PAY: deal with the risk now or keep the pace"
+    assert "EP-3" in trade_off.detail
+    assert "say/do" in trade_off.detail.lower()
+    guardrails.output_validate(output, kind=run.kind, data=data, facts=computed)
