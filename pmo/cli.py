@@ -260,6 +260,11 @@ def command_up(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        # A second Ctrl-C (people press it twice) must not abort the shutdown half-way and
+        # leave a worker or web server running: from here on the signals are ignored, and
+        # every child still gets its bounded SIGTERM, then SIGKILL.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\npmo: stopping ...", flush=True)
         _stop_children(runtime)
         if runtime.started_postgres:

@@ -40,6 +40,14 @@ def _pmo(*args: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _kill_leftovers(home: Path, process: subprocess.Popen) -> None:
     """If `pmo up` did not stop in time, end it and the children it recorded."""
     with contextlib.suppress(ProcessLookupError):
@@ -52,7 +60,8 @@ def _kill_leftovers(home: Path, process: subprocess.Popen) -> None:
 
 
 def test_with_database_and_redis_urls_no_embedded_server_starts(tmp_path, django_db_setup):
-    """The run's own servers stand in for production ones; PMO_HOME must stay empty of them."""
+    """The run's own servers stand in for production ones; PMO_HOME must stay empty of them;
+    Ctrl-C pressed twice still stops every process `pmo up` started."""
     port = _free_port()
     # Its own Redis database: its worker must not take tasks queued by other tests.
     redis_url = os.environ["REDIS_URL"].rsplit("?db=", 1)[0] + "?db=3"
@@ -75,14 +84,22 @@ def test_with_database_and_redis_urls_no_embedded_server_starts(tmp_path, django
                 assert process.poll() is None, process.stdout.read()
                 assert time.monotonic() < deadline, "pmo up did not serve in time"
                 time.sleep(0.5)
+        children = json.loads((tmp_path / "runtime" / "pmo-up.json").read_text())["children"]
     finally:
+        # Ctrl-C twice, as people do: the second must not abort the shutdown half-way.
         os.kill(process.pid, signal.SIGINT)
+        time.sleep(0.3)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGINT)
         try:
             output, _ = process.communicate(timeout=90)
         except subprocess.TimeoutExpired:
             _kill_leftovers(tmp_path, process)
             raise
 
+    assert set(children) == {"worker", "web"}
+    running = [name for name, pid in children.items() if _alive(pid)]
+    assert running == [], f"left running after Ctrl-C: {running}"
     assert "starting the embedded" not in output
     assert not (tmp_path / "pg").exists()
     assert not (tmp_path / "redis").exists()
