@@ -661,7 +661,9 @@ def _recall(
     fetch, ef_search = _search_breadth(limit)
     params.update(
         fetch=fetch,
-        limit=limit,
+        # Twice the answer: repeated runs remember the same sentence again (each run's risk
+        # is its own item), and a recall lists a text once, at its best rank.
+        limit=limit * 2,
         kinds=kind_values,
         min_similarity=float(min_similarity),
         exact_below=EXACT_BELOW,
@@ -676,7 +678,19 @@ def _recall(
         cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [_recalled(row) for row in rows]
+    return _distinct_texts([_recalled(row) for row in rows])[:limit]
+
+
+def _distinct_texts(recalled: list[RecalledMemory]) -> list[RecalledMemory]:
+    """The first (best ranked) of the items that say the same thing in the same kind."""
+    seen: set[tuple[str, str]] = set()
+    distinct = []
+    for memory in recalled:
+        key = (memory.kind, " ".join(memory.text.split()).casefold())
+        if key not in seen:
+            seen.add(key)
+            distinct.append(memory)
+    return distinct
 
 
 def _recalled(row: Sequence[Any]) -> RecalledMemory:

@@ -313,3 +313,16 @@ def test_recalled_memory_survives_a_round_trip_through_json(world, own_memory):
 
     assert again == recalled
     assert RecalledMemory.from_dict({"id": "x"}) is None
+
+
+def test_the_same_sentence_remembered_by_two_runs_is_recalled_once(world, embedding_model):
+    # given: two runs flagged the same risk in the same words
+    text = "PAY: Burndown behind the ideal line. PAY Sprint 12 is behind its ideal line."
+    for run in (1, 2):
+        remember(world.own, text, kind=MemoryKind.RISK, source_id=f"{run}:BURNDOWN")
+
+    # when
+    recalled = memory_recall(user=world.pmo_leader, query="burndown behind the ideal line")
+
+    # then
+    assert [memory.text for memory in recalled].count(text) == 1
