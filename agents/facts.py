@@ -69,7 +69,7 @@ from metrics.selectors import (
     ProjectSnapshot,
     WhenForecast,
     epic_ranking,
-    forecast_how_many,
+    forecasts_how_many,
     portfolio_dashboard,
     project_snapshot,
 )
@@ -522,7 +522,7 @@ def _capacity_inputs(
     now: dt.datetime,
 ) -> tuple[CapacityInput, ...]:
     """The 85% "how many items by the horizon" forecast of each project owning open epics
-    with open items (two queries per such project)."""
+    with open items (two queries for all of them)."""
     keys = sorted(
         {
             epic.project_key
@@ -531,14 +531,15 @@ def _capacity_inputs(
         }
         & {project.key for project in projects}
     )
+    horizons = {
+        project: local_today(project, project.metrics_now(now))
+        + dt.timedelta(days=CAPACITY_HORIZON_DAYS)
+        for project in visible_projects(reader).filter(portfolio=portfolio, key__in=keys)
+    }
+    forecasts = forecasts_how_many(user=reader, until=horizons, now=now)
     inputs = []
-    for project in visible_projects(reader).filter(portfolio=portfolio, key__in=keys):
-        until = local_today(project, project.metrics_now(now)) + dt.timedelta(
-            days=CAPACITY_HORIZON_DAYS
-        )
-        forecast: HowManyForecast = forecast_how_many(
-            user=reader, project=project, until=until, now=now
-        )
+    for project, until in horizons.items():
+        forecast: HowManyForecast = forecasts[project.pk]
         inputs.append(
             CapacityInput(
                 project_key=project.key,

@@ -23,6 +23,7 @@ number of queries for 2 projects as for 200.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -83,6 +84,7 @@ __all__ = [
     "cycle_times",
     "epic_ranking",
     "forecast_how_many",
+    "forecasts_how_many",
     "forecast_when",
     "portfolio_dashboard",
     "portfolio_flow_summary",
@@ -322,13 +324,39 @@ def forecast_how_many(
     history_days: int = forecasting.DEFAULT_HISTORY_DAYS,
     trials: int = forecasting.DEFAULT_TRIALS,
 ) -> HowManyForecast:
-    project_id = _visible_project_id(user, project)
-    history = flow.daily_throughput_unsafe(
-        project_id=project_id, now=project.metrics_now(_aware_now(now)), history_days=history_days
-    )
-    return forecasting.forecast_how_many(
-        history, until=until, seed=seed, trials=trials, cache=cache
-    )
+    return forecasts_how_many(
+        user=user,
+        until={project: until},
+        seed=seed,
+        now=now,
+        history_days=history_days,
+        trials=trials,
+    )[project.pk]
+
+
+def forecasts_how_many(
+    *,
+    user: AnyUser,
+    until: Mapping[Project, dt.date],
+    seed: int = forecasting.DEFAULT_SEED,
+    now: dt.datetime | None = None,
+    history_days: int = forecasting.DEFAULT_HISTORY_DAYS,
+    trials: int = forecasting.DEFAULT_TRIALS,
+) -> dict[int, HowManyForecast]:
+    """ "How many by date" of several projects (each with its own date), by project id: one
+    query for all the throughput samples, then one simulation per project in memory.
+    Http404 if any of them is not visible."""
+    nows = {
+        _visible_project_id(user, project): project.metrics_now(_aware_now(now))
+        for project in until
+    }
+    histories = flow.daily_throughputs_unsafe(nows=nows, history_days=history_days)
+    return {
+        project.pk: forecasting.forecast_how_many(
+            histories[project.pk], until=date, seed=seed, trials=trials, cache=cache
+        )
+        for project, date in until.items()
+    }
 
 
 def epic_ranking(*, user: AnyUser, portfolio: Portfolio) -> list[EpicRank]:

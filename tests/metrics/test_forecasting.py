@@ -10,7 +10,7 @@ from django.http import Http404
 
 from metrics import forecasting
 from metrics.flow import DailyThroughput
-from metrics.selectors import forecast_how_many, forecast_when
+from metrics.selectors import forecast_how_many, forecast_when, forecasts_how_many
 from tests.factories import ProjectFactory
 from tests.metrics.history import item, utc
 
@@ -314,3 +314,38 @@ def test_cached_when_forecast_keeps_its_histogram():
     assert len(cache) == 1
     assert second == first
     assert second.distribution
+
+
+def test_how_many_of_several_projects_is_one_sample_query_and_the_same_answers(
+    world, django_assert_num_queries
+):
+    # given: two projects with different throughput
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=n) for n in range(20)]
+    complete_per_day(world.own_project, dict.fromkeys(days, 2), created=utc(2026, 3, 1))
+    complete_per_day(world.sibling_project, dict.fromkeys(days, 1), created=utc(2026, 3, 1))
+    until = {
+        world.own_project: TODAY + dt.timedelta(days=10),
+        world.sibling_project: TODAY + dt.timedelta(days=20),
+    }
+    single = {
+        project.pk: forecast_how_many(user=world.viewer, project=project, until=date, now=NOW)
+        for project, date in until.items()
+    }
+
+    # when: the permission check, then one query for every project's samples
+    with django_assert_num_queries(2):
+        batched = forecasts_how_many(user=world.viewer, until=until, now=NOW)
+
+    # then
+    assert batched == single
+    assert batched[world.own_project.pk].p50 == 20
+
+
+def test_how_many_of_several_projects_refuses_a_project_the_user_may_not_see(world):
+    until = {
+        world.own_project: TODAY + dt.timedelta(days=5),
+        world.foreign_project: TODAY + dt.timedelta(days=5),
+    }
+
+    with pytest.raises(Http404):
+        forecasts_how_many(user=world.team_lead, until=until, now=NOW)
