@@ -31,13 +31,11 @@ a project of another portfolio is reported without any of that project's data).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +54,7 @@ from agents.schemas import AgentOutput
 from governance.decision_log import decision_record
 from governance.models import DecisionKind
 from governance.recommendations import MAX_EVIDENCE_LINKS, recommendation_propose
+from pmo.locks import job_lock
 from portfolio.models import Portfolio, Project
 from portfolio.permissions import PortfolioPermission, has_portfolio_permission
 
@@ -213,26 +212,6 @@ def system_reader() -> _SystemReader:
     return _SystemReader()
 
 
-@contextlib.contextmanager
-def _run_lock(run_id: int) -> Iterator[bool]:
-    """A session-level advisory lock on the run for the whole attempt: a duplicate delivery
-    finds it taken; after a lost worker it is gone with the dead session."""
-    key = f"agent-run:{run_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        locked = bool(cursor.fetchone()[0])
-    session = connection.connection
-    try:
-        yield locked
-    finally:
-        if locked and session is not None and connection.connection is session:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
-            except DatabaseError:
-                logger.warning("advisory lock of agent run %s not released", run_id)
-
-
 def agent_run_execute(*, run_id: int) -> None:
     """Execute a queued run (or one a lost worker left running). Idempotent: a finished or
     missing run is left alone; see the module docstring for redelivery.
@@ -242,7 +221,7 @@ def agent_run_execute(*, run_id: int) -> None:
     of a worker killed an instant ago is not closed yet (the retry then runs it). Returning
     instead would acknowledge the message and could leave the run running forever."""
     try:
-        with _run_lock(run_id) as locked:
+        with job_lock(f"agent-run:{run_id}") as locked:
             if locked:
                 _execute_locked(run_id)
             elif AgentRun.objects.filter(pk=run_id).exclude(status__in=FINISHED_STATUSES).exists():

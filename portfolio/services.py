@@ -11,8 +11,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import IO, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -26,6 +25,7 @@ from django.utils.text import slugify
 
 from governance.models import DecisionKind
 from governance.services import decision_record
+from pmo.locks import job_lock
 from portfolio.importing.csv_reader import (
     FILE_NAMES,
     REQUIRED_COLUMNS,
@@ -306,30 +306,6 @@ class _ProgressWriter:
             logger.warning("stale progress left in %s", self.key, exc_info=True)
 
 
-@contextmanager
-def _run_lock(job_id: int) -> Iterator[bool]:
-    """A session-level PostgreSQL advisory lock on the job: True if this worker holds it.
-
-    Held for the whole run, so a duplicate delivery of a running job finds it taken and
-    returns, while a redelivery after a lost worker finds it free (the lock ended with the
-    dead worker's session) and runs the job again.
-    """
-    key = f"history-import-job:{job_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        locked = bool(cursor.fetchone()[0])
-    session = connection.connection
-    try:
-        yield locked
-    finally:
-        if locked and session is not None and connection.connection is session:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
-            except DatabaseError:  # the session is gone, and its locks with it
-                logger.warning("advisory lock of import job %s not released", job_id)
-
-
 def _transient_cause(error: BaseException) -> BaseException | None:
     """The transient database error behind `error` (history_import wraps database errors in
     HistoryImportInvalid), if any."""
@@ -432,7 +408,7 @@ def history_import_job_run(*, job_id: int, retry_transient: bool = False) -> Non
     `retry_transient` (the task retries), else fails the job.
     """
     try:
-        with _run_lock(job_id) as locked:
+        with job_lock(f"history-import-job:{job_id}") as locked:
             if locked:
                 _job_run_locked(job_id, retry_transient=retry_transient)
     except TRANSIENT_DATABASE_ERRORS as error:  # the claim or the outcome could not be written

@@ -16,6 +16,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from metrics.kpis.rag import kpi_status
+from metrics.kpis.services import DEFINITION_FIELDS
 from metrics.models import KPI, KPIMeasurement, KPIMeasurementRevision
 
 STATUS_HELP = "RAG status of the value against the KPI's thresholds: green, amber, red, grey."
@@ -83,19 +84,7 @@ class KpiOutputSerializer(serializers.ModelSerializer):
             "id",
             "portfolio",
             "project",
-            "name",
-            "unit",
-            "direction",
-            "target",
-            "amber_threshold",
-            "red_threshold",
-            "min_value",
-            "max_value",
-            "cadence",
-            "computed_from",
-            "owner",
-            "description",
-            "active",
+            *DEFINITION_FIELDS,
             "version",
             "created_at",
             "updated_at",

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from metrics.kpis.importing import KpiImportInvalid
 from metrics.kpis.services import kpi_measurements_import
+from pmo.commands import command_actor
 from portfolio.models import Project
 
 MAX_ERRORS_SHOWN = 50
@@ -39,7 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = self._actor(options["username"])
+        actor = command_actor(options["username"])
         key = options["project"].upper()
         project = Project.objects.select_related("portfolio").filter(key=key).first()
         if project is None:
@@ -64,19 +63,3 @@ class Command(BaseCommand):
                 f"Nothing was imported: {len(problems)} problem(s).\n" + "\n".join(shown)
             ) from invalid
         self.stdout.write(self.style.SUCCESS(f"Imported {path.name}: {report.summary()}"))
-
-    def _actor(self, username: str | None) -> AbstractBaseUser:
-        """The named user, else the first superuser: imports are recorded against a person."""
-        users = get_user_model().objects
-        if username:
-            try:
-                return users.get_by_natural_key(username)
-            except users.model.DoesNotExist:
-                raise CommandError(f"No user {username!r}.") from None
-        actor = users.filter(is_superuser=True, is_active=True).order_by("pk").first()
-        if actor is None:
-            raise CommandError(
-                "No superuser to import as: create one (manage.py createsuperuser) "
-                "or pass --as USERNAME."
-            )
-        return actor

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from pmo.commands import command_actor
 from portfolio.importing.report import HistoryImportInvalid, ImportProgress
 from portfolio.services import history_import
 
@@ -43,7 +42,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        actor = self._actor(options["username"])
+        actor = command_actor(options["username"])
         paths = options["paths"]
         try:
             report = history_import(
@@ -65,22 +64,6 @@ class Command(BaseCommand):
         for line in report.summary_lines():
             self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS(f"Imported into portfolio {report.portfolio}."))
-
-    def _actor(self, username: str | None) -> AbstractBaseUser:
-        """The named user, else the first superuser: imports are recorded against a person."""
-        users = get_user_model().objects
-        if username:
-            try:
-                return users.get_by_natural_key(username)
-            except users.model.DoesNotExist:
-                raise CommandError(f"No user {username!r}.") from None
-        actor = users.filter(is_superuser=True, is_active=True).order_by("pk").first()
-        if actor is None:
-            raise CommandError(
-                "No superuser to import as: create one (manage.py createsuperuser) "
-                "or pass --as USERNAME."
-            )
-        return actor
 
     def _progress(self, step: ImportProgress) -> None:
         self.stdout.write(str(step))
