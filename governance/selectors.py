@@ -34,6 +34,7 @@ from portfolio.permissions import (
     ProjectPermission,
     has_portfolio_permission,
     has_project_permission,
+    portfolio_ids_with,
     portfolios_with,
     project_ids_with,
     visible_portfolio_ids,
@@ -333,9 +334,12 @@ def approval_list(*, recommendation: Recommendation) -> QuerySet[Approval]:
 
 def inbox_available(*, user: AnyUser) -> bool:
     """The approvals inbox is for those who propose or decide somewhere."""
-    if user.is_authenticated and user.is_superuser:
-        return True
-    return recommendation_portfolios(user=user).exists()
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or bool(
+        portfolio_ids_with(user, PortfolioPermission.CHANGE)
+        | portfolio_ids_with(user, PortfolioPermission.APPROVE_PRIORITIZATION)
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +31,7 @@ from django.utils import timezone
 
 from metrics import charts, exports, selectors
 from metrics.exports import Table
+from metrics.health import ProjectHealth, evaluate_health
 from portfolio.models import Portfolio, Project, Sprint
 from portfolio.selectors import sprint_list
 
@@ -140,6 +142,68 @@ def _csv_url(name: str, project: Project, query: str = "") -> str:
     return reverse(f"metrics:{name}-csv", args=[project.key]) + query
 
 
+# --- What several charts read --------------------------------------------------------------------
+
+
+class ProjectReads:
+    """The reads that several parts of the project page share, each made once per request
+    and only when a part asks for it: the sprints, their figures (velocity chart and
+    health), the throughput samples with the open scope (forecast chart and health) and
+    burndowns (burndown chart and health's latest day of the active sprint). The page's
+    health is then built from them (`snapshot`) and equals the portfolio row's."""
+
+    def __init__(self, *, user: AnyUser, project: Project, clock: Clock) -> None:
+        self.user = user
+        self.project = project
+        self.clock = clock
+        self._burndowns: dict[int, selectors.Burndown] = {}
+
+    @cached_property
+    def sprints(self) -> list[Sprint]:
+        """All of the project's sprints, planned ones too, in start order."""
+        return list(sprint_list(user=self.user, project=self.project))
+
+    @cached_property
+    def sprint_figures(self) -> list[selectors.SprintFigures]:
+        """The figures of the active and closed sprints, oldest first."""
+        return selectors.sprint_summaries(user=self.user, project=self.project)
+
+    @cached_property
+    def history(self) -> selectors.DailyThroughput:
+        return selectors.throughput_history(
+            user=self.user, project=self.project, now=self.clock.now
+        )
+
+    @cached_property
+    def open_scope_forecast(self) -> selectors.WhenForecast:
+        """When the open items will be done: the forecast health compares with the target."""
+        return selectors.open_scope_forecast(self.history)
+
+    def burndown(self, sprint: Sprint) -> selectors.Burndown:
+        if sprint.pk not in self._burndowns:
+            self._burndowns[sprint.pk] = selectors.sprint_burndown(user=self.user, sprint=sprint)
+        return self._burndowns[sprint.pk]
+
+    @cached_property
+    def snapshot(self) -> selectors.ProjectSnapshot:
+        active = next(
+            (s for s in reversed(self.sprint_figures) if s.state == Sprint.State.ACTIVE), None
+        )
+        sprint = next((s for s in self.sprints if active and s.pk == active.sprint_id), None)
+        return selectors.project_snapshot_from(
+            user=self.user,
+            project=self.project,
+            now=self.clock.now,
+            sprints=self.sprint_figures,
+            history=self.history,
+            active_burndown=self.burndown(sprint) if sprint else None,
+        )
+
+    @cached_property
+    def health(self) -> ProjectHealth:
+        return evaluate_health(self.snapshot)
+
+
 # --- Burndown ---------------------------------------------------------------------------------
 
 
@@ -151,30 +215,16 @@ class BurndownRegion:
     notice: str = ""
 
 
-def reported_sprints(*, user: AnyUser, project: Project) -> list[Sprint]:
-    """The project's sprints that have a burndown (active or closed), in start order."""
-    return [
-        sprint
-        for sprint in sprint_list(user=user, project=project)
-        if sprint.state in REPORTED_SPRINT_STATES
-    ]
-
-
 def _default_sprint(sprints: Sequence[Sprint]) -> Sprint | None:
     active = [sprint for sprint in sprints if sprint.state == Sprint.State.ACTIVE]
     return (active or list(sprints) or [None])[-1]
 
 
-def burndown_chart(
-    *,
-    user: AnyUser,
-    project: Project,
-    filters: Filters,
-    clock: Clock,
-    sprints: Sequence[Sprint],
-    planned_sprints: int = 0,
-) -> BurndownRegion:
+def burndown_chart(*, reads: ProjectReads, filters: Filters) -> BurndownRegion:
     """The burndown of the chosen sprint, else of the active one, else of the last closed."""
+    project = reads.project
+    sprints = [sprint for sprint in reads.sprints if sprint.state in REPORTED_SPRINT_STATES]
+    planned_sprints = len(reads.sprints) - len(sprints)
     chosen = next((sprint for sprint in sprints if sprint.pk == filters.sprint_id), None)
     notice = ""
     if filters.sprint_id is not None and chosen is None:
@@ -218,8 +268,8 @@ def burndown_chart(
             sprint=sprint,
             notice=notice,
         )
-    burndown = selectors.sprint_burndown(user=user, sprint=sprint)
-    today = clock.today if sprint.state == Sprint.State.ACTIVE else None
+    burndown = reads.burndown(sprint)
+    today = reads.clock.today if sprint.state == Sprint.State.ACTIVE else None
     table = exports.burndown_table(burndown, project_key=project.key, today=today)
     notes = (
         f"Committed at start: {exports.points(burndown.committed)} points.",
@@ -243,13 +293,12 @@ def burndown_chart(
 # --- Velocity ---------------------------------------------------------------------------------
 
 
-def velocity_chart(*, user: AnyUser, project: Project, last: int = VELOCITY_SPRINTS) -> Chart:
+def velocity_chart(*, reads: ProjectReads, last: int = VELOCITY_SPRINTS) -> Chart:
     """Committed vs completed points of the last closed sprints, with rolling velocity."""
-    closed = [
-        sprint
-        for sprint in selectors.sprint_summaries(user=user, project=project)
-        if sprint.state == Sprint.State.CLOSED
-    ][-last:]
+    project = reads.project
+    closed = [sprint for sprint in reads.sprint_figures if sprint.state == Sprint.State.CLOSED][
+        -last:
+    ]
     table = exports.velocity_table(closed, project_key=project.key)
     if not closed:
         return Chart(
@@ -288,8 +337,9 @@ def _period_label(start: dt.date, end: dt.date) -> str:
     return f"{start.isoformat()} to {(end - dt.timedelta(days=1)).isoformat()}"
 
 
-def cycle_time_chart(*, user: AnyUser, project: Project, filters: Filters, clock: Clock) -> Chart:
-    start, end = clock.period(filters.period)
+def cycle_time_chart(*, reads: ProjectReads, filters: Filters) -> Chart:
+    user, project = reads.user, reads.project
+    start, end = reads.clock.period(filters.period)
     report = selectors.cycle_times(user=user, project=project, start=start, end=end)
     table = exports.cycle_time_table(report, project_key=project.key)
     csv_url = _csv_url("cycle-time", project, filters.query(sprint=None, until=None))
@@ -317,8 +367,9 @@ def cycle_time_chart(*, user: AnyUser, project: Project, filters: Filters, clock
     )
 
 
-def throughput_chart(*, user: AnyUser, project: Project, filters: Filters, clock: Clock) -> Chart:
-    start, end = clock.period(filters.period)
+def throughput_chart(*, reads: ProjectReads, filters: Filters) -> Chart:
+    user, project = reads.user, reads.project
+    start, end = reads.clock.period(filters.period)
     weeks = selectors.throughput(user=user, project=project, start=start, end=end)
     label = _period_label(start, end)
     table = exports.throughput_table(weeks, project_key=project.key, period=label)
@@ -342,10 +393,9 @@ def throughput_chart(*, user: AnyUser, project: Project, filters: Filters, clock
     )
 
 
-def cumulative_flow_chart(
-    *, user: AnyUser, project: Project, filters: Filters, clock: Clock
-) -> Chart:
-    start, end = clock.period(filters.period)
+def cumulative_flow_chart(*, reads: ProjectReads, filters: Filters) -> Chart:
+    user, project = reads.user, reads.project
+    start, end = reads.clock.period(filters.period)
     days = selectors.cumulative_flow(user=user, project=project, start=start, end=end)
     label = _period_label(start, end)
     table = exports.cumulative_flow_table(days, project_key=project.key, period=label)
@@ -370,8 +420,9 @@ def cumulative_flow_chart(
 # --- Aging work in progress ---------------------------------------------------------------------
 
 
-def wip_aging_chart(*, user: AnyUser, project: Project, clock: Clock) -> Chart:
-    aging = selectors.wip_aging(user=user, project=project, now=clock.now)
+def wip_aging_chart(*, reads: ProjectReads) -> Chart:
+    project = reads.project
+    aging = selectors.wip_aging(user=reads.user, project=project, now=reads.clock.now)
     table = exports.wip_aging_table(aging, project_key=project.key)
     if not aging.count:
         return Chart(
@@ -423,16 +474,15 @@ def default_until(project: Project, clock: Clock) -> dt.date:
     return clock.today + dt.timedelta(days=DEFAULT_FORECAST_DAYS)
 
 
-def forecast_chart(
-    *, user: AnyUser, project: Project, filters: Filters, clock: Clock
-) -> ForecastRegion:
-    """'When' for the open items (counted by the selector in its sample query, so it is the
-    forecast that health compares with the target date) and 'how many by' the chosen date,
-    both with the default recorded seed."""
-    until = filters.until or default_until(project, clock)
-    when = selectors.forecast_when(user=user, project=project, now=clock.now)
+def forecast_chart(*, reads: ProjectReads, filters: Filters) -> ForecastRegion:
+    """'When' for the open items (counted in the samples' query, so it is the forecast that
+    health compares with the target date) and 'how many by' the chosen date, both from the
+    same samples with the default recorded seed."""
+    project = reads.project
+    until = filters.until or default_until(project, reads.clock)
+    when = reads.open_scope_forecast
     remaining = when.remaining
-    how_many = selectors.forecast_how_many(user=user, project=project, until=until, now=clock.now)
+    how_many = selectors.how_many_forecast(reads.history, until=until)
     table = exports.forecast_table(when, how_many, project_key=project.key)
     csv_url = _csv_url("forecast", project, filters.query(sprint=None, period=None))
     how_many_json = (
@@ -485,9 +535,10 @@ def forecast_chart(
 # --- Epics --------------------------------------------------------------------------------------
 
 
-def epic_chart(*, user: AnyUser, project: Project) -> Chart:
+def epic_chart(*, reads: ProjectReads) -> Chart:
     """The project's portfolio's open epics by WSJF, this project's own highlighted."""
-    epics = selectors.epic_ranking(user=user, portfolio=project.portfolio)
+    project = reads.project
+    epics = selectors.epic_ranking(user=reads.user, portfolio=project.portfolio)
     table = exports.epic_table(
         epics, portfolio_name=project.portfolio.name, project_key=project.key
     )
@@ -518,28 +569,23 @@ def chart_table(*, user: AnyUser, project: Project, chart: str, params: Mapping[
     it (same filters, same clock), so the file equals the table under the chart."""
     clock = Clock.of(project)
     filters = parse_filters(params, clock=clock)
+    reads = ProjectReads(user=user, project=project, clock=clock)
     if chart == "burndown":
-        return burndown_chart(
-            user=user,
-            project=project,
-            filters=filters,
-            clock=clock,
-            sprints=reported_sprints(user=user, project=project),
-        ).chart.table
+        return burndown_chart(reads=reads, filters=filters).chart.table
     if chart == "velocity":
-        return velocity_chart(user=user, project=project).table
+        return velocity_chart(reads=reads).table
     if chart == "cycle-time":
-        return cycle_time_chart(user=user, project=project, filters=filters, clock=clock).table
+        return cycle_time_chart(reads=reads, filters=filters).table
     if chart == "throughput":
-        return throughput_chart(user=user, project=project, filters=filters, clock=clock).table
+        return throughput_chart(reads=reads, filters=filters).table
     if chart == "cumulative-flow":
-        return cumulative_flow_chart(user=user, project=project, filters=filters, clock=clock).table
+        return cumulative_flow_chart(reads=reads, filters=filters).table
     if chart == "wip-aging":
-        return wip_aging_chart(user=user, project=project, clock=clock).table
+        return wip_aging_chart(reads=reads).table
     if chart == "forecast":
-        return forecast_chart(user=user, project=project, filters=filters, clock=clock).chart.table
+        return forecast_chart(reads=reads, filters=filters).chart.table
     if chart == "epic-ranking":
-        return epic_chart(user=user, project=project).table
+        return epic_chart(reads=reads).table
     raise ValueError(f"Unknown chart {chart!r}.")
 
 
@@ -561,79 +607,38 @@ PROJECT_REGIONS = ("burndown-chart", "flow-charts", "forecast-chart")
 """The project page's regions that filters swap on their own (partial name = DOM id)."""
 
 
-def project_region(
-    region: str,
-    *,
-    user: AnyUser,
-    project: Project,
-    filters: Filters,
-    clock: Clock,
-    sprints: Sequence[Sprint] | None = None,
-) -> dict[str, object]:
-    """The template context of one swappable region. `sprints` (all of the project's) are
-    passed when the full page has them already, else fetched."""
+def project_region(region: str, *, reads: ProjectReads, filters: Filters) -> dict[str, object]:
+    """The template context of one swappable region."""
     if region == "burndown-chart":
-        every = (
-            list(sprints) if sprints is not None else list(sprint_list(user=user, project=project))
-        )
-        reported = [sprint for sprint in every if sprint.state in REPORTED_SPRINT_STATES]
-        return {
-            "burndown": burndown_chart(
-                user=user,
-                project=project,
-                filters=filters,
-                clock=clock,
-                sprints=reported,
-                planned_sprints=len(every) - len(reported),
-            )
-        }
+        return {"burndown": burndown_chart(reads=reads, filters=filters)}
     if region == "flow-charts":
         return {
             "periods": PERIODS,
-            "cycle_time": cycle_time_chart(
-                user=user, project=project, filters=filters, clock=clock
-            ),
-            "throughput": throughput_chart(
-                user=user, project=project, filters=filters, clock=clock
-            ),
-            "cumulative_flow": cumulative_flow_chart(
-                user=user, project=project, filters=filters, clock=clock
-            ),
+            "cycle_time": cycle_time_chart(reads=reads, filters=filters),
+            "throughput": throughput_chart(reads=reads, filters=filters),
+            "cumulative_flow": cumulative_flow_chart(reads=reads, filters=filters),
         }
     if region == "forecast-chart":
+        today = reads.clock.today
         return {
-            "forecast": forecast_chart(user=user, project=project, filters=filters, clock=clock),
-            "forecast_min": (clock.today + dt.timedelta(days=1)).isoformat(),
-            "forecast_max": (clock.today + dt.timedelta(days=FORECAST_HORIZON_DAYS)).isoformat(),
+            "forecast": forecast_chart(reads=reads, filters=filters),
+            "forecast_min": (today + dt.timedelta(days=1)).isoformat(),
+            "forecast_max": (today + dt.timedelta(days=FORECAST_HORIZON_DAYS)).isoformat(),
         }
     raise ValueError(f"Unknown region {region!r}.")
 
 
-def project_dashboard(
-    *,
-    user: AnyUser,
-    project: Project,
-    filters: Filters,
-    clock: Clock,
-    sprints: Sequence[Sprint],
-) -> dict[str, object]:
-    """Every chart of the project page: the swappable regions and the fixed charts."""
+def project_dashboard(*, reads: ProjectReads, filters: Filters) -> dict[str, object]:
+    """Every chart of the project page (the swappable regions and the fixed charts) and the
+    project's health, which the KPI section shows."""
     context: dict[str, object] = {
-        "velocity": velocity_chart(user=user, project=project),
-        "wip_aging": wip_aging_chart(user=user, project=project, clock=clock),
-        "epics_chart": epic_chart(user=user, project=project),
+        "velocity": velocity_chart(reads=reads),
+        "wip_aging": wip_aging_chart(reads=reads),
+        "epics_chart": epic_chart(reads=reads),
+        "project_health": reads.health,
     }
     for region in PROJECT_REGIONS:
-        context.update(
-            project_region(
-                region,
-                user=user,
-                project=project,
-                filters=filters,
-                clock=clock,
-                sprints=sprints,
-            )
-        )
+        context.update(project_region(region, reads=reads, filters=filters))
     return context
 
 

@@ -511,7 +511,12 @@ scope_item AS (
 ),
 every_day AS (
     SELECT sp.id AS sprint_id, sp.ended_by, local_day::date AS day,
-           LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close) AS boundary
+           GREATEST(local_day AT TIME ZONE sp.tz, sp.start) AS day_start,
+           LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close) AS boundary,
+           MAX(local_day::date) FILTER (
+               WHERE LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close)
+                     <= sp.ended_by
+           ) OVER (PARTITION BY sp.id) AS last_ended_day
     FROM sprint sp
     CROSS JOIN LATERAL generate_series(
         (sp.start AT TIME ZONE sp.tz)::date::timestamp,
@@ -520,11 +525,17 @@ every_day AS (
     ) AS local_day
 ),
 calendar AS (
-    SELECT d.sprint_id, d.day, d.boundary
+    SELECT d.sprint_id, d.day, d.day_start, d.boundary
     FROM every_day d
-    WHERE d.ended_by IS NULL
-       OR d.day = (SELECT MAX(x.day) FROM every_day x
-                   WHERE x.sprint_id = d.sprint_id AND x.boundary <= x.ended_by)
+    WHERE d.ended_by IS NULL OR d.day = d.last_ended_day
+),
+change_window AS (  -- the instants whose scope changes the calendar's days report
+    SELECT sp.id AS sprint_id,
+           CASE WHEN sp.ended_by IS NULL THEN sp.start ELSE MIN(c.day_start) END AS from_at,
+           CASE WHEN sp.ended_by IS NULL THEN sp.close ELSE MAX(c.boundary) END AS to_at
+    FROM sprint sp
+    LEFT JOIN calendar c ON c.sprint_id = sp.id
+    GROUP BY sp.id, sp.ended_by, sp.start, sp.close
 ),
 instant AS (
     SELECT sp.id AS sprint_id, NULL::date AS day, sp.start AS measured FROM sprint sp
@@ -564,9 +575,11 @@ change AS (
            COALESCE(c.to_points, 0) - COALESCE(c.from_points, 0) AS delta,
            st.points, st.in_sprint
     FROM sprint sp
+    JOIN change_window w ON w.sprint_id = sp.id
     JOIN scope_item s ON s.sprint_id = sp.id
     JOIN portfolio_workitemevent c
         ON c.work_item_id = s.work_item_id AND c.at > sp.start AND c.at < sp.close
+       AND c.at >= w.from_at AND c.at < w.to_at
        AND (c.kind = 'points' OR c.to_sprint_id = sp.id OR c.from_sprint_id = sp.id)
     CROSS JOIN LATERAL (
         SELECT {_points("(e.at, e.id) <= (c.at, c.id)", "s.work_item_id")} AS points,

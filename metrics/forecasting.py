@@ -43,9 +43,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -70,6 +70,17 @@ class SimulationCache(Protocol):
     def get(self, key: str, default: object = None) -> object: ...
 
     def set(self, key: str, value: object, timeout: int | None = ...) -> None: ...
+
+
+class BatchSimulationCache(SimulationCache, Protocol):
+    """A cache that also reads and writes many keys in one round trip (Django's do)."""
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]: ...
+
+    def set_many(self, data: Mapping[str, Any], timeout: int | None = ...) -> list[str]: ...
+
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +149,11 @@ def _unavailable_reason(history: DailyThroughput) -> str:
     return ""
 
 
+def _cache_key(inputs: Sequence[object]) -> str:
+    digest = hashlib.sha256(json.dumps([SIMULATION_VERSION, *inputs]).encode()).hexdigest()
+    return f"metrics:forecast:{digest}"
+
+
 def _memoized(
     cache: SimulationCache | None,
     inputs: Sequence[object],
@@ -147,8 +163,7 @@ def _memoized(
     these inputs (decision 7)."""
     if cache is None:
         return simulate()
-    digest = hashlib.sha256(json.dumps([SIMULATION_VERSION, *inputs]).encode()).hexdigest()
-    key = f"metrics:forecast:{digest}"
+    key = _cache_key(inputs)
     try:
         cached = cache.get(key)
     except Exception:
@@ -260,6 +275,56 @@ def forecast_when(
         p95_date=history.today + dt.timedelta(days=days[95]),
         distribution=tuple((day, count) for day, count in histogram),
     )
+
+
+class _Prefetched:
+    """A cache that answers from one `get_many` and keeps what is written for one
+    `set_many`, so a page forecasting twenty projects makes two cache round trips, not forty."""
+
+    def __init__(self, found: Mapping[str, Any]) -> None:
+        self.found = dict(found)
+        self.written: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.found.get(key)
+
+    def set(self, key: str, value: Any, timeout: int | None = None) -> None:
+        self.written[key] = value
+
+
+def forecasts_when(
+    requests: Mapping[K, tuple[DailyThroughput, int]],
+    *,
+    seed: int,
+    trials: int = DEFAULT_TRIALS,
+    cache: BatchSimulationCache | None = None,
+) -> dict[K, WhenForecast]:
+    """`forecast_when` of several (history, remaining) pairs, by their keys, reading and
+    writing the cache once for all of them."""
+    if cache is None:
+        return {
+            key: forecast_when(history, remaining=remaining, seed=seed, trials=trials)
+            for key, (history, remaining) in requests.items()
+        }
+    keys = [
+        _cache_key(["when", list(history.counts), remaining, seed, trials])
+        for history, remaining in requests.values()
+    ]
+    try:
+        prefetched = _Prefetched(cache.get_many(keys))
+    except Exception:
+        logger.warning("Forecast cache unavailable; simulating without it.", exc_info=True)
+        return forecasts_when(requests, seed=seed, trials=trials, cache=None)
+    answers = {
+        key: forecast_when(history, remaining=remaining, seed=seed, trials=trials, cache=prefetched)
+        for key, (history, remaining) in requests.items()
+    }
+    if prefetched.written:
+        try:
+            cache.set_many(prefetched.written, CACHE_SECONDS)
+        except Exception:
+            logger.warning("Forecast cache unavailable; the answers are not kept.", exc_info=True)
+    return answers
 
 
 def forecast_how_many(

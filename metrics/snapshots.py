@@ -21,14 +21,21 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.cache import cache
 
 from metrics import flow, forecasting
-from metrics.flow import BurndownDay, ProjectFlow, SprintFigures, WeekThroughput
+from metrics.flow import (
+    Burndown,
+    BurndownDay,
+    DailyThroughput,
+    ProjectFlow,
+    SprintFigures,
+    WeekThroughput,
+)
 from metrics.forecasting import WhenForecast
 from metrics.kpis.figures import KpiFigure, kpi_figures_unsafe
 from portfolio.models import Project, Sprint
@@ -72,13 +79,15 @@ class ProjectSnapshot:
     data always gives the same health); `active_sprint_day` is the latest day of the active
     sprint's burndown that has ended by `now` (None before the end of its first day), with
     the figures of that day in the sprint's burndown. `kpis` are the project's active KPIs
-    (by name) with their latest measurement, which the KPI health rules read."""
+    (by name) with their latest measurement, which the KPI health rules read; `history` the
+    throughput samples the forecast drew from."""
 
     summary: ProjectFlowSummary
     open_items: int
     open_points: Decimal
     forecast: WhenForecast
     active_sprint_day: BurndownDay | None
+    history: DailyThroughput
     kpis: tuple[KpiFigure, ...] = ()
 
     @property
@@ -103,6 +112,41 @@ def local_today(project: Project, now: dt.datetime) -> dt.date:
     return now.astimezone(zoneinfo.ZoneInfo(project.time_zone)).date()
 
 
+def summary_of(
+    project: Project,
+    *,
+    now: dt.datetime,
+    sprints: Sequence[SprintFigures],
+    flow: ProjectFlow,
+    velocity_sprints: int = SUMMARY_VELOCITY_SPRINTS,
+) -> ProjectFlowSummary:
+    """A project's summary row from its active and closed sprints' figures (oldest first;
+    any number of the latest, so the project page passes all it has) and its flow figures."""
+    closed = tuple(s for s in sprints if s.state == Sprint.State.CLOSED)[-velocity_sprints:]
+    active = [s for s in sprints if s.state == Sprint.State.ACTIVE]
+    last = closed[-1] if closed else None
+    return ProjectFlowSummary(
+        project_id=project.pk,
+        key=project.key,
+        name=project.name,
+        now=now,
+        today=local_today(project, now),
+        time_zone=project.time_zone,
+        target_date=project.target_date,
+        last_closed_sprint=last.name if last else None,
+        last_say_do=last.say_do if last else None,
+        velocities=tuple(sprint.completed_points for sprint in closed),
+        say_do_history=tuple(sprint.say_do for sprint in closed),
+        closed_sprints=closed,
+        active_sprint=active[-1] if active else None,
+        cycle_time_p85=flow.cycle_time_p85,
+        cycle_time_items=flow.cycle_time_items,
+        throughput_weeks=flow.throughput_weeks,
+        wip=flow.wip,
+        flow=flow,
+    )
+
+
 def flow_summaries_unsafe(
     *,
     projects: Sequence[Project],
@@ -123,39 +167,78 @@ def flow_summaries_unsafe(
         project_ids=list(nows), states=SUMMARY_SPRINT_STATES, per_project=velocity_sprints + 1
     ):
         sprints[figures.project_id].append(figures)
-    flows = flow.portfolio_flow_unsafe(
+    flows = project_flows_unsafe(
+        nows=nows, cycle_days=cycle_days, throughput_weeks=throughput_weeks, trend_days=trend_days
+    )
+    return [
+        summary_of(
+            project,
+            now=nows[project.pk],
+            sprints=sprints[project.pk],
+            flow=flows[project.pk],
+            velocity_sprints=velocity_sprints,
+        )
+        for project in projects
+    ]
+
+
+def project_flows_unsafe(
+    *,
+    nows: Mapping[int, dt.datetime],
+    cycle_days: int = SUMMARY_CYCLE_DAYS,
+    throughput_weeks: int = SUMMARY_THROUGHPUT_WEEKS,
+    trend_days: int = CYCLE_TREND_DAYS,
+) -> dict[int, ProjectFlow]:
+    """The present-time flow figures of the summary, by project id (one query)."""
+    return flow.portfolio_flow_unsafe(
         nows=nows, cycle_days=cycle_days, weeks=throughput_weeks, trend_days=trend_days
     )
-    rows = []
-    for project in projects:
-        figures = sprints[project.pk]
-        closed = tuple(s for s in figures if s.state == Sprint.State.CLOSED)[-velocity_sprints:]
-        active = [s for s in figures if s.state == Sprint.State.ACTIVE]
-        last = closed[-1] if closed else None
-        project_flow = flows[project.pk]
-        rows.append(
-            ProjectFlowSummary(
-                project_id=project.pk,
-                key=project.key,
-                name=project.name,
-                now=nows[project.pk],
-                today=local_today(project, nows[project.pk]),
-                time_zone=project.time_zone,
-                target_date=project.target_date,
-                last_closed_sprint=last.name if last else None,
-                last_say_do=last.say_do if last else None,
-                velocities=tuple(sprint.completed_points for sprint in closed),
-                say_do_history=tuple(sprint.say_do for sprint in closed),
-                closed_sprints=closed,
-                active_sprint=active[-1] if active else None,
-                cycle_time_p85=project_flow.cycle_time_p85,
-                cycle_time_items=project_flow.cycle_time_items,
-                throughput_weeks=project_flow.throughput_weeks,
-                wip=project_flow.wip,
-                flow=project_flow,
-            )
-        )
-    return rows
+
+
+def latest_ended_day(burndown: Burndown | None, now: dt.datetime) -> BurndownDay | None:
+    """The burndown's latest day that has ended by `now` (measured before it), if any."""
+    if burndown is None:
+        return None
+    ended = [day for day in burndown.days if day.measured_before < now]
+    return ended[-1] if ended else None
+
+
+def snapshot_of(
+    summary: ProjectFlowSummary,
+    *,
+    history: DailyThroughput,
+    forecast: WhenForecast,
+    active_burndown: Burndown | None,
+    kpis: Sequence[KpiFigure],
+) -> ProjectSnapshot:
+    """A project's snapshot from its summary and the rest of what health reads: the
+    throughput samples with the open scope, the "when" forecast of the open items, the
+    active sprint's burndown (whole, or cut at `now` by the query) and the KPIs."""
+    return ProjectSnapshot(
+        summary=summary,
+        open_items=history.open_items,
+        open_points=history.open_points,
+        forecast=forecast,
+        active_sprint_day=latest_ended_day(active_burndown, summary.now),
+        kpis=tuple(kpis),
+        history=history,
+    )
+
+
+def open_scope_forecasts(
+    histories: Mapping[int, DailyThroughput],
+    *,
+    seed: int = forecasting.DEFAULT_SEED,
+    trials: int = forecasting.DEFAULT_TRIALS,
+) -> dict[int, WhenForecast]:
+    """The "when" forecast of each project's open items, by project id, memoized in the
+    cache by its inputs (metrics.forecasting, decision 7) with one cache round trip for all."""
+    return forecasting.forecasts_when(
+        {pk: (history, history.open_items) for pk, history in histories.items()},
+        seed=seed,
+        trials=trials,
+        cache=cache,
+    )
 
 
 def project_snapshots_unsafe(
@@ -167,9 +250,8 @@ def project_snapshots_unsafe(
 ) -> list[ProjectSnapshot]:
     """Snapshots of the summarized projects, in their order: three queries whatever their
     number (forecast samples with the open scope; the latest ended burndown day of the
-    active sprints; the KPIs with their latest values), then one
-    "when" simulation of the open items per project, memoized in the cache by its inputs
-    (metrics.forecasting, decision 7)."""
+    active sprints; the KPIs with their latest values), then one "when" simulation of the
+    open items per project, memoized."""
     nows = {summary.project_id: summary.now for summary in summaries}
     samples = flow.daily_throughputs_unsafe(nows=nows, history_days=history_days)
     ended_by = {s.active_sprint.sprint_id: s.now for s in summaries if s.active_sprint}
@@ -177,20 +259,16 @@ def project_snapshots_unsafe(
         sprint_ids=list(ended_by), project_ids=list(nows), ended_by=ended_by
     )
     kpis = kpi_figures_unsafe(project_ids=list(nows))
-    snapshots = []
-    for summary in summaries:
-        history = samples[summary.project_id]
-        burndown = burndowns.get(summary.active_sprint.sprint_id) if summary.active_sprint else None
-        snapshots.append(
-            ProjectSnapshot(
-                summary=summary,
-                open_items=history.open_items,
-                open_points=history.open_points,
-                forecast=forecasting.forecast_when(
-                    history, remaining=history.open_items, seed=seed, trials=trials, cache=cache
-                ),
-                active_sprint_day=burndown.days[-1] if burndown and burndown.days else None,
-                kpis=kpis.get(summary.project_id, ()),
-            )
+    forecasts = open_scope_forecasts(samples, seed=seed, trials=trials)
+    return [
+        snapshot_of(
+            summary,
+            history=samples[summary.project_id],
+            forecast=forecasts[summary.project_id],
+            active_burndown=(
+                burndowns.get(summary.active_sprint.sprint_id) if summary.active_sprint else None
+            ),
+            kpis=kpis.get(summary.project_id, ()),
         )
-    return snapshots
+        for summary in summaries
+    ]

@@ -10,13 +10,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
-from django.db.models import CharField, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 from django.http import Http404
-from guardian.utils import get_group_obj_perms_model, get_user_obj_perms_model
 
 from portfolio.models import HistoryImportJob, Portfolio
-from portfolio.permissions import PortfolioPermission, portfolios_with
+from portfolio.permissions import PortfolioPermission, portfolio_ids_with, portfolios_with
 
 AnyUser = AbstractBaseUser | AnonymousUser
 
@@ -33,29 +31,11 @@ def history_import_portfolios(*, user: AnyUser) -> QuerySet[Portfolio]:
 
 def history_import_allowed(*, user: AnyUser) -> bool:
     """Whether the user may import anywhere (what `history_import_portfolios` holds is not
-    empty), for the link in every page's navigation: no query for a superuser, else one.
-
-    guardian's shortcut first looks up the permission and its content type (three queries per
-    page); here the object-permission rows are joined to them by name in one query.
-    """
+    empty), for the link in every page's navigation: read from the user's grants, which the
+    page loads once (portfolio.permissions)."""
     if not user.is_authenticated:
         return False
-    if user.is_superuser:
-        return True
-    granted = {
-        "permission__codename": PortfolioPermission.CHANGE.value,
-        "permission__content_type__app_label": Portfolio._meta.app_label,
-        "permission__content_type__model": Portfolio._meta.model_name,
-    }
-    by_user = get_user_obj_perms_model().objects.filter(user=user, **granted)
-    by_group = get_group_obj_perms_model().objects.filter(group__user=user, **granted)
-    return (
-        Portfolio.objects.annotate(pk_text=Cast("pk", CharField()))
-        .filter(
-            Q(pk_text__in=by_user.values("object_pk")) | Q(pk_text__in=by_group.values("object_pk"))
-        )
-        .exists()
-    )
+    return user.is_superuser or bool(portfolio_ids_with(user, PortfolioPermission.CHANGE))
 
 
 def _visible_jobs(user: AnyUser) -> QuerySet[HistoryImportJob]:

@@ -14,9 +14,12 @@ server time in Python alone.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -112,14 +115,90 @@ def visible_projects(user: AnyUser) -> QuerySet[Project]:
 
 
 # Answers to "which ids may this user ... ?" are kept on the user object, which lives for one
-# request (or one task), so a page that asks about one project ten times pays for one query,
-# not ten guardian queryset builds. This is Django's own convention for `user._perm_cache`:
-# after changing a user's roles, use a fresh user object (the role services clear the cache of
-# the object they are given).
+# request (or one task), so a page that asks about several projects, portfolios and rights pays
+# for one query (GRANTS_SQL), not one per question. This is Django's own convention for
+# `user._perm_cache`: after changing a user's roles, use a fresh user object (the role services
+# clear the cache of the object they are given).
 _CACHE_ATTRIBUTE = "_pmo_object_permission_cache"
 
+GRANTS_SQL = """
+WITH granted AS (
+    SELECT ct.model, p.codename, uop.object_pk
+    FROM guardian_userobjectpermission uop
+    JOIN auth_permission p ON p.id = uop.permission_id
+    JOIN django_content_type ct ON ct.id = p.content_type_id
+    WHERE uop.user_id = %(user)s AND ct.app_label = 'portfolio'
+    UNION
+    SELECT ct.model, p.codename, gop.object_pk
+    FROM auth_user_groups ug
+    JOIN guardian_groupobjectpermission gop ON gop.group_id = ug.group_id
+    JOIN auth_permission p ON p.id = gop.permission_id
+    JOIN django_content_type ct ON ct.id = p.content_type_id
+    WHERE ug.user_id = %(user)s AND ct.app_label = 'portfolio'
+),
+grant_id AS (
+    SELECT model, codename,
+           CASE WHEN object_pk ~ '^[0-9]{1,18}$' THEN object_pk::bigint END AS object_id
+    FROM granted
+)
+SELECT g.model, g.codename, po.id AS portfolio_id, pr.id AS project_id
+FROM grant_id g
+JOIN portfolio_portfolio po ON po.id = g.object_id
+LEFT JOIN portfolio_project pr ON pr.portfolio_id = po.id
+WHERE g.model = 'portfolio'
+UNION ALL
+SELECT g.model, g.codename, pr.portfolio_id, pr.id
+FROM grant_id g
+JOIN portfolio_project pr ON pr.id = g.object_id
+WHERE g.model = 'project'
+"""
+"""Every object permission the user holds on this app's portfolios and projects, directly or
+through a group, one row per (grant, project it covers): a portfolio grant comes with each of
+the portfolio's projects (or one row with no project), a project grant with its portfolio.
+Grants on deleted objects are dropped by the joins."""
 
-def _cache(user: AnyUser) -> dict[tuple[str, str], frozenset[int]]:
+
+@dataclass(frozen=True, slots=True)
+class _Grants:
+    on_portfolio: dict[str, frozenset[int]]
+    """codename -> ids of the portfolios granted directly."""
+    on_project: dict[str, frozenset[int]]
+    """codename -> ids of the projects granted directly."""
+    projects_of: dict[int, frozenset[int]]
+    """portfolio id -> its projects, for the portfolios granted anything."""
+    portfolio_of: dict[int, int]
+    """project id -> its portfolio, for the projects granted anything."""
+
+
+def _grants(user: AbstractBaseUser) -> _Grants:
+    cache = _cache(user)
+    grants = cache.get("grants")
+    if grants is None:
+        on_portfolio: dict[str, set[int]] = defaultdict(set)
+        on_project: dict[str, set[int]] = defaultdict(set)
+        projects_of: dict[int, set[int]] = {}
+        portfolio_of: dict[int, int] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(GRANTS_SQL, {"user": user.pk})
+            for model, codename, portfolio_id, project_id in cursor.fetchall():
+                if model == "portfolio":
+                    on_portfolio[codename].add(portfolio_id)
+                    covered = projects_of.setdefault(portfolio_id, set())
+                    if project_id is not None:
+                        covered.add(project_id)
+                else:
+                    on_project[codename].add(project_id)
+                    portfolio_of[project_id] = portfolio_id
+        grants = cache["grants"] = _Grants(
+            on_portfolio={name: frozenset(ids) for name, ids in on_portfolio.items()},
+            on_project={name: frozenset(ids) for name, ids in on_project.items()},
+            projects_of={pk: frozenset(ids) for pk, ids in projects_of.items()},
+            portfolio_of=portfolio_of,
+        )
+    return grants
+
+
+def _cache(user: AnyUser) -> dict[object, object]:
     return user.__dict__.setdefault(_CACHE_ATTRIBUTE, {})
 
 
@@ -127,40 +206,48 @@ def forget_cached_permissions(user: AnyUser) -> None:
     user.__dict__.pop(_CACHE_ATTRIBUTE, None)
 
 
+def _all_ids(user: AnyUser, key: str, queryset: QuerySet) -> frozenset[int]:
+    """Every id of a model, for a superuser, once per user object."""
+    cache = _cache(user)
+    if key not in cache:
+        cache[key] = frozenset(queryset.values_list("pk", flat=True))
+    return cache[key]  # type: ignore[return-value]
+
+
 def project_ids_with(user: AnyUser, permission: ProjectPermission) -> frozenset[int]:
-    """Ids of `projects_with(user, permission)`, computed once per user object."""
+    """Ids of `projects_with(user, permission)`: granted on the project or on its portfolio."""
     if not user.is_authenticated:
         return frozenset()
-    cache = _cache(user)
-    key = ("project", str(permission))
-    if key not in cache:
-        cache[key] = frozenset(projects_with(user, permission).values_list("pk", flat=True))
-    return cache[key]
+    if user.is_superuser:
+        return _all_ids(user, "all projects", Project.objects.all())
+    grants = _grants(user)
+    inherited = grants.on_portfolio.get(str(PORTFOLIO_EQUIVALENT[permission]), frozenset())
+    return grants.on_project.get(str(permission), frozenset()).union(
+        *(grants.projects_of[portfolio_id] for portfolio_id in inherited)
+    )
 
 
 def visible_portfolio_ids(user: AnyUser) -> frozenset[int]:
-    """Ids of `visible_portfolios(user)`, computed once per user object."""
+    """Ids of `visible_portfolios(user)`: viewable, or holding a viewable project."""
     if not user.is_authenticated:
         return frozenset()
-    cache = _cache(user)
-    key = ("portfolio", "visible")
-    if key not in cache:
-        cache[key] = frozenset(visible_portfolios(user).values_list("pk", flat=True))
-    return cache[key]
+    if user.is_superuser:
+        return _all_ids(user, "all portfolios", Portfolio.objects.all())
+    grants = _grants(user)
+    through_projects = {
+        grants.portfolio_of[project_id]
+        for project_id in grants.on_project.get(str(ProjectPermission.VIEW), ())
+    }
+    return grants.on_portfolio.get(str(PortfolioPermission.VIEW), frozenset()) | through_projects
 
 
 def portfolio_ids_with(user: AnyUser, permission: PortfolioPermission) -> frozenset[int]:
-    """Ids of `portfolios_with(user, permission)` (all for a superuser), computed once."""
+    """Ids of `portfolios_with(user, permission)` (all for a superuser)."""
     if not user.is_authenticated:
         return frozenset()
-    cache = _cache(user)
-    key = ("portfolio", str(permission))
-    if key not in cache:
-        queryset = (
-            Portfolio.objects.all() if user.is_superuser else portfolios_with(user, permission)
-        )
-        cache[key] = frozenset(queryset.values_list("pk", flat=True))
-    return cache[key]
+    if user.is_superuser:
+        return _all_ids(user, "all portfolios", Portfolio.objects.all())
+    return _grants(user).on_portfolio.get(str(permission), frozenset())
 
 
 def has_project_permission(user: AnyUser, permission: ProjectPermission, project: Project) -> bool:

@@ -22,7 +22,6 @@ from portfolio.selectors import (
     portfolio_get,
     portfolio_list,
     project_get,
-    sprint_list,
     team_membership_list,
     work_item_category_summary,
 )
@@ -81,18 +80,16 @@ def project_detail(request: HttpRequest, key: str) -> TemplateResponse:
     project = project_get(user=request.user, key=key)
     clock = dashboards.Clock.of(project)
     filters = dashboards.parse_filters(request.GET, clock=clock)
+    reads = dashboards.ProjectReads(user=request.user, project=project, clock=clock)
     region = request.htmx.target if request.htmx else None
     template = "portfolio/project_detail.html"
     if region in dashboards.PROJECT_REGIONS:
-        context = dashboards.project_region(
-            region, user=request.user, project=project, filters=filters, clock=clock
-        )
+        context = dashboards.project_region(region, reads=reads, filters=filters)
         return TemplateResponse(
             request,
             f"{template}#{region}",
             {"project": project, "filters": filters, "clock": clock, **context},
         )
-    sprints = list(sprint_list(user=request.user, project=project))
     category_summary = work_item_category_summary(user=request.user, project=project)
     return TemplateResponse(
         request,
@@ -101,18 +98,12 @@ def project_detail(request: HttpRequest, key: str) -> TemplateResponse:
             "project": project,
             "filters": filters,
             "clock": clock,
-            "sprints": sprints,
+            "sprints": reads.sprints,
             "category_summary": category_summary,
             "item_total": sum(row["item_count"] for row in category_summary),
             "points_total": sum(row["points"] for row in category_summary),
             "memberships": team_membership_list(user=request.user, project=project),
             "can_manage_members": member_management_allowed(user=request.user, project=project),
-            **dashboards.project_dashboard(
-                user=request.user,
-                project=project,
-                filters=filters,
-                clock=clock,
-                sprints=sprints,
-            ),
+            **dashboards.project_dashboard(reads=reads, filters=filters),
         },
     )

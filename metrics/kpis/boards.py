@@ -237,13 +237,19 @@ def _board(
 
 
 def project_board(
-    *, user: AnyUser, project: Project, selected_id: int | None = None, with_health: bool = True
+    *,
+    user: AnyUser,
+    project: Project,
+    selected_id: int | None = None,
+    with_health: bool = True,
+    health: ProjectHealth | None = None,
 ) -> KpiBoard:
     """The project's KPI table, the selected KPI's trend and the project's health (404 when
-    the project is not visible)."""
+    the project is not visible). A page that has computed the health already passes it."""
     selectors.project_for_kpis(user=user, project=project)
     kpis = list(selectors.kpi_list(user=user, project=project).order_by("-active", "name"))
-    health = flow_selectors.project_health(user=user, project=project) if with_health else None
+    if health is None and with_health:
+        health = flow_selectors.project_health(user=user, project=project)
     return _board(
         user=user,
         kpis=kpis,

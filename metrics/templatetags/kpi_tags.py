@@ -3,8 +3,9 @@
 
 A tag rather than context from portfolio.views, so the KPI feature stays in its own package:
 the project page includes one line. The section costs a fixed number of queries (the KPIs,
-their recent values, two permission sets, the project's health), whatever the number of KPIs
-or values. The selected KPI of the trend comes from the page's `?kpi=` (bookmarkable).
+their recent values, the project's health unless the page passes it as `project_health`),
+whatever the number of KPIs or values. The selected KPI of the trend comes from the page's
+`?kpi=` (bookmarkable).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def _selected(text: str | None) -> int | None:
 def project_kpis(context: template.Context, project: Project) -> SafeString:
     request = context["request"]
     board = boards.project_board(
-        user=request.user, project=project, selected_id=_selected(request.GET.get("kpi"))
+        user=request.user,
+        project=project,
+        selected_id=_selected(request.GET.get("kpi")),
+        health=context.get("project_health"),
     )
     return render_to_string(
         "metrics/kpis/board.html", {"board": board, "project": project}, request=request

@@ -321,10 +321,10 @@ def test_usage_counts_only_the_runs_the_user_reads(world, runs):
     assert agent_run_usage(user=world.outsider)[0].slug == "logistics"
 
 
-def test_usage_is_one_query_at_any_number_of_runs_and_portfolios(world, django_assert_num_queries):
+def test_usage_is_two_queries_at_any_number_of_runs_and_portfolios(world, django_assert_num_queries):
     make_run(portfolio=world.own, provider="openai")
     forget_cached_permissions(world.pmo_leader)
-    with django_assert_num_queries(3):  # portfolios viewed, projects viewed, the aggregate
+    with django_assert_num_queries(2):  # the user's grants, the aggregate
         small = agent_run_usage(user=world.pmo_leader)
 
     for number in range(4):
@@ -335,6 +335,6 @@ def test_usage_is_one_query_at_any_number_of_runs_and_portfolios(world, django_a
         make_run(portfolio=portfolio, project=ProjectFactory(portfolio=portfolio),
                  provider=f"provider-{number}")  # fmt: skip
     forget_cached_permissions(world.pmo_leader)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         large = agent_run_usage(user=world.pmo_leader)
     assert (len(small), len(large)) == (1, 5)

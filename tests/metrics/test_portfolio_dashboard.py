@@ -11,8 +11,10 @@ from decimal import Decimal
 import pytest
 from django.http import Http404
 
-from metrics import forecasting, selectors
+from metrics import dashboards, forecasting, selectors
 from metrics.flow import DailyThroughput
+from metrics.health import evaluate_health
+from metrics.risks import evaluate_risks
 from portfolio.models import Sprint
 from tests.factories import ProjectFactory, SprintFactory
 from tests.metrics.builders import (
@@ -325,3 +327,109 @@ def test_a_failing_cache_gives_the_same_forecast_as_none():
     )
 
     assert broken == plain
+
+
+class _CountingCache:
+    """A dict cache that counts its round trips."""
+
+    def __init__(self):
+        self.data: dict[str, object] = {}
+        self.round_trips = 0
+
+    def get(self, key, default=None):
+        self.round_trips += 1
+        return self.data.get(key, default)
+
+    def set(self, key, value, timeout=None):
+        self.round_trips += 1
+        self.data[key] = value
+
+    def get_many(self, keys):
+        self.round_trips += 1
+        return {key: self.data[key] for key in keys if key in self.data}
+
+    def set_many(self, data, timeout=None):
+        self.round_trips += 1
+        self.data.update(data)
+        return []
+
+
+def _histories() -> dict[str, tuple[DailyThroughput, int]]:
+    def history(counts):
+        return DailyThroughput(
+            today=TODAY, history_start=TODAY - len(counts) * DAY, history_end=TODAY, counts=counts
+        )
+
+    return {
+        "busy": (history((0, 1, 3, 0, 0, 2, 5, 1, 0, 1, 4, 0)), 25),
+        "steady": (history((2,) * 14), 9),
+        "idle": (history((0,) * 14), 3),  # unavailable: nothing done
+    }
+
+
+def test_batched_forecasts_equal_one_by_one_in_two_cache_round_trips():
+    cache = _CountingCache()
+
+    batched = forecasting.forecasts_when(_histories(), seed=11, trials=2_000, cache=cache)
+
+    assert batched == {
+        key: forecasting.forecast_when(history, remaining=remaining, seed=11, trials=2_000)
+        for key, (history, remaining) in _histories().items()
+    }
+    assert cache.round_trips == 2  # one read, one write of the two simulated answers
+    assert len(cache.data) == 2
+    assert forecasting.forecasts_when(_histories(), seed=11, trials=2_000, cache=cache) == batched
+    assert cache.round_trips == 3  # all found: one read, nothing to write
+
+
+class _BrokenBatchCache(_BrokenCache):
+    def get_many(self, keys):
+        raise ConnectionError("cache down")
+
+    def set_many(self, data, timeout=None):
+        raise ConnectionError("cache down")
+
+
+def test_batched_forecasts_with_a_failing_cache_equal_those_without_one():
+    histories = _histories()
+
+    broken = forecasting.forecasts_when(histories, seed=11, trials=2_000, cache=_BrokenBatchCache())
+
+    assert broken == forecasting.forecasts_when(histories, seed=11, trials=2_000)
+
+
+def test_the_project_page_snapshot_equals_the_project_snapshot_selector(world):
+    # given: closed sprints, an active sprint behind its ideal line, throughput and open work
+    pay, _card, _web = portfolio_of_three(world)
+    for number in range(8):
+        closed_sprint(
+            pay, f"S{number}", start=utc(2025, 11, 3, 9) + number * 14 * DAY, committed=10,
+            completed=number + 2,
+        )  # fmt: skip
+    sprint = SprintFactory(
+        project=pay, name="Sprint 9", start=utc(2026, 3, 15), end=utc(2026, 3, 25),
+        state=Sprint.State.ACTIVE,
+    )  # fmt: skip
+    item(pay, "PAY-LEFT", created=utc(2026, 3, 13), points=8).join(sprint, utc(2026, 3, 14))
+
+    # when: the page builds it from its own reads, and the selector from its batched queries
+    clock = dashboards.Clock.of(pay, now=NOW)
+    page = dashboards.ProjectReads(user=world.viewer, project=pay, clock=clock).snapshot
+    selected = selectors.project_snapshot(user=world.viewer, project=pay, now=NOW)
+
+    # then: the same figures, so the same health and risks as the portfolio row
+    assert page.active_sprint_day == selected.active_sprint_day
+    assert page.active_sprint_day.day == dt.date(2026, 3, 19)
+    assert page.forecast == selected.forecast
+    assert (page.open_items, page.open_points) == (selected.open_items, selected.open_points)
+    assert (
+        page.summary.velocities
+        == selected.summary.velocities
+        == tuple(Decimal(n) for n in range(4, 10))
+    )
+    assert page.summary.say_do_history == selected.summary.say_do_history
+    assert page.summary.flow == selected.summary.flow
+    assert page.kpis == selected.kpis
+    assert evaluate_health(page) == evaluate_health(selected)
+    assert evaluate_risks(page) == evaluate_risks(selected)
+    assert "BURNDOWN_BEHIND_IDEAL" in {signal.code for signal in evaluate_risks(page)}

@@ -179,9 +179,9 @@ def test_full_page_polls_the_status_region_and_keeps_a_plain_link(logged_in):
 
 
 def test_status_page_runs_a_fixed_number_of_queries(logged_in, django_assert_num_queries):
-    # session, user, whether to show the import and approvals links (base.html: one each),
-    # one query for the PostgreSQL and pgvector versions, one for the heartbeat
-    with django_assert_num_queries(6):
+    # session, user, the user's grants (base.html's import and approvals links), one query
+    # for the PostgreSQL and pgvector versions, one for the heartbeat
+    with django_assert_num_queries(5):
         response = logged_in.get(URL)
 
     assert response.status_code == 200
