@@ -498,8 +498,11 @@ every sprint, which is how they are computed for storing)."""
 BURNDOWN_SQL = f"""
 WITH sprint AS (
     SELECT s.id, s.project_id, s.name, s.state, s.start, s."end",
-           COALESCE(s.completed_at, s."end") AS close, p.time_zone AS tz, w.ended_by
-    FROM unnest(%(sprint_ids)s::bigint[], %(ended_by)s::timestamptz[]) AS w(id, ended_by)
+           COALESCE(s.completed_at, s."end") AS close, p.time_zone AS tz, w.ended_by,
+           w.known_committed
+    FROM unnest(
+        %(sprint_ids)s::bigint[], %(ended_by)s::timestamptz[], %(committed)s::numeric[]
+    ) AS w(id, ended_by, known_committed)
     JOIN portfolio_sprint s ON s.id = w.id
     JOIN portfolio_project p ON p.id = s.project_id
     WHERE s.project_id = ANY(%(project_ids)s::bigint[])
@@ -538,7 +541,9 @@ change_window AS (  -- the instants whose scope changes the calendar's days repo
     GROUP BY sp.id, sp.ended_by, sp.start, sp.close
 ),
 instant AS (
-    SELECT sp.id AS sprint_id, NULL::date AS day, sp.start AS measured FROM sprint sp
+    SELECT sp.id AS sprint_id, NULL::date AS day, sp.start AS measured
+    FROM sprint sp
+    WHERE sp.known_committed IS NULL
     UNION ALL
     SELECT sprint_id, day, boundary - interval '1 microsecond' FROM calendar
 ),
@@ -557,10 +562,14 @@ item_state AS (
 ),
 committed AS (
     SELECT sp.id AS sprint_id,
-           COALESCE(SUM(COALESCE(st.points, 0)) FILTER (WHERE st.in_sprint), 0) AS points
+           COALESCE(
+               sp.known_committed,
+               SUM(COALESCE(st.points, 0)) FILTER (WHERE st.in_sprint),
+               0
+           ) AS points
     FROM sprint sp
     LEFT JOIN item_state st ON st.sprint_id = sp.id AND st.day IS NULL
-    GROUP BY sp.id
+    GROUP BY sp.id, sp.known_committed
 ),
 remaining AS (
     SELECT sprint_id, day, SUM(COALESCE(points, 0)) AS points
@@ -617,10 +626,12 @@ ORDER BY sp.id, c.day
 day, the ideal line and the day's added, removed and re-estimated points (decisions 7 and 9),
 for the items that ever joined each sprint. A re-estimate counts when the item was in the
 sprint once the points event itself had happened. Parameters: sprint_ids, project_ids (a
-sprint gives no row unless it belongs to one of those projects), and ended_by (aligned with
-sprint_ids): NULL for every day, or an instant to keep only the latest day whose point was
-measured by then (its boundary at or before it), the one point risk signals need, at a
-fraction of the cost of replaying every day."""
+sprint gives no row unless it belongs to one of those projects), and, aligned with
+sprint_ids, ended_by: NULL for every day, or an instant to keep only the latest day whose
+point was measured by then (its boundary at or before it), the one point risk signals need,
+at a fraction of the cost of replaying every day; and committed: NULL, or the points
+committed at the start when the caller has them already (SPRINT_FIGURES_SQL computes them
+by the same definition), which spares replaying every item at the start."""
 
 CYCLE_TIMES_SQL = """
 WITH project AS (
@@ -786,12 +797,12 @@ done AS (
     SELECT b.id AS project_id, (d.done_at AT TIME ZONE b.tz)::date AS day, COUNT(*) AS items
     FROM bounds b
     CROSS JOIN LATERAL (
-        SELECT wi.done_at
+        SELECT wi.done_at  -- a done time implies the done category (a check constraint)
         FROM portfolio_workitem wi
-        WHERE wi.project_id = b.id AND wi.category = 'done'
+        WHERE wi.project_id = b.id
           AND wi.done_at >= b.first_day::timestamp AT TIME ZONE b.tz
           AND wi.done_at < b.today::timestamp AT TIME ZONE b.tz
-        OFFSET 0  -- a fence: one index range scan per project
+        OFFSET 0  -- a fence: one index-only range scan per project
     ) AS d
     GROUP BY 1, 2
 ),
@@ -858,7 +869,7 @@ WITH project AS (
     JOIN portfolio_project p ON p.id = n.id
 ),
 recent_done AS (
-    SELECT wi.project_id,
+    SELECT pr.id AS project_id,
            EXTRACT(EPOCH FROM wi.done_at - COALESCE(wi.started_at, wi.done_at))::float8 / 86400
                AS cycle_days,
            wi.done_at >= pr.now - %(cycle_days)s::integer * interval '24 hours'
@@ -868,11 +879,15 @@ recent_done AS (
            wi.done_at >= pr.now - 2 * %(trend_days)s::integer * interval '24 hours'
                AND wi.done_at < pr.now - %(trend_days)s::integer * interval '24 hours'
                AS in_previous_window
-    FROM portfolio_workitem wi
-    JOIN project pr ON pr.id = wi.project_id
-    WHERE wi.category = 'done' AND wi.done_at < pr.now
-      AND wi.done_at >= pr.now - GREATEST(%(cycle_days)s::integer, 2 * %(trend_days)s::integer)
-                                 * interval '24 hours'
+    FROM project pr
+    CROSS JOIN LATERAL (
+        SELECT wi.done_at, wi.started_at
+        FROM portfolio_workitem wi
+        WHERE wi.project_id = pr.id AND wi.done_at < pr.now
+          AND wi.done_at >= pr.now - GREATEST(%(cycle_days)s::integer,
+                                              2 * %(trend_days)s::integer) * interval '24 hours'
+        OFFSET 0  -- a fence: one (project, done_at) index range scan per project
+    ) AS wi
 ),
 cycle AS (
     SELECT project_id,
@@ -902,8 +917,7 @@ weekly AS (
            COUNT(*) AS items
     FROM portfolio_workitem wi
     JOIN project pr ON pr.id = wi.project_id
-    WHERE wi.category = 'done'
-      AND wi.done_at >= (pr.this_week - 7 * %(weeks)s::integer)::timestamp AT TIME ZONE pr.tz
+    WHERE wi.done_at >= (pr.this_week - 7 * %(weeks)s::integer)::timestamp AT TIME ZONE pr.tz
       AND wi.done_at < pr.this_week::timestamp AT TIME ZONE pr.tz
     GROUP BY 1, 2
 ),
@@ -936,7 +950,7 @@ wip AS (
 activity AS MATERIALIZED (  -- once per project: inlined, it ran once per joined row
     SELECT pr.id AS project_id,
            (SELECT MAX(wi.done_at) FROM portfolio_workitem wi
-            WHERE wi.project_id = pr.id AND wi.category = 'done' AND wi.done_at < pr.now)
+            WHERE wi.project_id = pr.id AND wi.done_at < pr.now)
                AS last_done_at,
            (SELECT MIN(wi.created_at) FROM portfolio_workitem wi WHERE wi.project_id = pr.id)
                AS first_created_at
@@ -961,7 +975,8 @@ throughput of the last `weeks` complete local ISO weeks; WIP now, with the items
 whose age exceeds that p85 (oldest first), aged as in WIP_AGING_SQL; the last done time before
 now and the first item's creation. Windows of days are 24-hour days back from now, as
 `now - timedelta(days=...)` in Python. Parameters: project_ids and nows (arrays of equal
-length), cycle_days, trend_days, weeks."""
+length), cycle_days, trend_days, weeks. Items are done exactly when they have a done time (a
+check constraint), so the scans read (project, done_at, started_at) index-only."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1031,14 +1046,22 @@ def burndowns_unsafe(
     sprint_ids: Sequence[int],
     project_ids: Sequence[int],
     ended_by: Mapping[int, dt.datetime] | None = None,
+    committed: Mapping[int, Decimal | None] | None = None,
 ) -> dict[int, Burndown]:
     """The burndowns of the sprints that belong to one of the projects, by sprint id. With
     `ended_by` (sprint id -> instant), each burndown keeps only its latest day measured by
-    that instant (no day if none has ended yet)."""
+    that instant (no day if none has ended yet). `committed` (sprint id -> points) gives
+    the points committed at the start where the caller knows them (see BURNDOWN_SQL)."""
     limits = [None if ended_by is None else ended_by[sprint_id] for sprint_id in sprint_ids]
+    known = [None if committed is None else committed.get(pk) for pk in sprint_ids]
     rows = _fetch(
         BURNDOWN_SQL,
-        {"sprint_ids": list(sprint_ids), "project_ids": list(project_ids), "ended_by": limits},
+        {
+            "sprint_ids": list(sprint_ids),
+            "project_ids": list(project_ids),
+            "ended_by": limits,
+            "committed": known,
+        },
     )
     by_sprint: dict[int, list[dict[str, Any]]] = {}
     for row in rows:

@@ -254,9 +254,13 @@ def project_snapshots_unsafe(
     open items per project, memoized."""
     nows = {summary.project_id: summary.now for summary in summaries}
     samples = flow.daily_throughputs_unsafe(nows=nows, history_days=history_days)
+    active = [s.active_sprint for s in summaries if s.active_sprint]
     ended_by = {s.active_sprint.sprint_id: s.now for s in summaries if s.active_sprint}
     burndowns = flow.burndowns_unsafe(
-        sprint_ids=list(ended_by), project_ids=list(nows), ended_by=ended_by
+        sprint_ids=list(ended_by),
+        project_ids=list(nows),
+        ended_by=ended_by,
+        committed={sprint.sprint_id: sprint.committed_points for sprint in active},
     )
     kpis = kpi_figures_unsafe(project_ids=list(nows))
     forecasts = open_scope_forecasts(samples, seed=seed, trials=trials)

@@ -354,9 +354,17 @@ class WorkItem(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["project", "done_at"], name="work_item_project_done"),
+            # started_at included: throughput and cycle time scans are index-only
+            models.Index(
+                fields=["project", "done_at"], include=["started_at"], name="work_item_project_done"
+            ),
             models.Index(fields=["project", "created_at"], name="work_item_project_created"),
-            models.Index(fields=["project", "category"], name="work_item_project_category"),
+            # story_points included: open scope (count and points) is an index-only scan
+            models.Index(
+                fields=["project", "category"],
+                include=["story_points"],
+                name="work_item_project_category",
+            ),
             models.Index(fields=["sprint"], name="work_item_sprint"),
         ]
 

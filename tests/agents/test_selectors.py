@@ -321,7 +321,9 @@ def test_usage_counts_only_the_runs_the_user_reads(world, runs):
     assert agent_run_usage(user=world.outsider)[0].slug == "logistics"
 
 
-def test_usage_is_two_queries_at_any_number_of_runs_and_portfolios(world, django_assert_num_queries):
+def test_usage_is_two_queries_at_any_number_of_runs_and_portfolios(
+    world, django_assert_num_queries
+):
     make_run(portfolio=world.own, provider="openai")
     forget_cached_permissions(world.pmo_leader)
     with django_assert_num_queries(2):  # the user's grants, the aggregate
