@@ -59,7 +59,6 @@ from portfolio.permissions import (
     ProjectPermission,
     project_ids_with,
     visible_portfolio_ids,
-    visible_projects,
 )
 
 AnyUser = AbstractBaseUser | AnonymousUser
@@ -203,12 +202,10 @@ def _visible_portfolio_projects(user: AnyUser, portfolio: Portfolio) -> list[Pro
     """The portfolio's projects the user may see, by key: Http404 for an invisible
     portfolio (one query), then the projects (one query)."""
     portfolio_id = _visible_portfolio_id(user, portfolio)
-    return list(
-        visible_projects(user)
-        .filter(portfolio_id=portfolio_id)
-        .order_by("key")
-        .only(*PROJECT_ROW_FIELDS)
-    )
+    projects = Project.objects.filter(portfolio_id=portfolio_id)
+    if not user.is_superuser:
+        projects = projects.filter(pk__in=project_ids_with(user, ProjectPermission.VIEW))
+    return list(projects.order_by("key").only(*PROJECT_ROW_FIELDS))
 
 
 def _aware_now(now: dt.datetime | None) -> dt.datetime:
@@ -539,9 +536,10 @@ def project_risks(
 def sprint_get(*, user: AnyUser, sprint_id: int) -> Sprint:
     """A sprint of a project the user may see; Http404 for missing and forbidden alike
     (portfolio.selectors lists sprints per project but looks none up by id)."""
+    sprints = Sprint.objects.select_related("project")
+    if not user.is_superuser:
+        sprints = sprints.filter(project_id__in=project_ids_with(user, ProjectPermission.VIEW))
     try:
-        return Sprint.objects.select_related("project").get(
-            pk=sprint_id, project__in=visible_projects(user)
-        )
+        return sprints.get(pk=sprint_id)
     except Sprint.DoesNotExist:
         raise Http404("No such sprint.") from None
