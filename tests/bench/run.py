@@ -142,6 +142,9 @@ def _routes(portfolio, project, sprint) -> list[tuple[str, str, str, float]]:
 
 
 def bench_routes(repeat: int, only: str | None) -> list[Measure]:
+    """Each route `repeat` times, in rounds (one request to every route per round), so that
+    a slow spell of a shared machine weighs on every route alike rather than on whichever
+    route it happened to fall in."""
     from django.test import Client
 
     user, portfolio, project, sprint = _subjects()
@@ -151,19 +154,45 @@ def bench_routes(repeat: int, only: str | None) -> list[Measure]:
         f"bench: portfolio {portfolio.slug} ({portfolio.projects.count()} projects), "
         f"project {project.key} ({project.work_items.count()} items), sprint {sprint.name}"
     )
-    measures = []
+    routes = []
     for group, name, url, goal in _routes(portfolio, project, sprint):
         if only and group != only:
             continue
-        status = client.get(url).status_code
+        status = client.get(url).status_code  # also the warm-up
         if status != 200:
             print(f"bench: {url} answered {status}; skipped", file=sys.stderr)
             continue
-        samples, _ = _timed(lambda url=url: client.get(url), repeat)
+        routes.append((group, name, url, goal))
+    samples: dict[str, list[float]] = {url: [] for _, _, url, _ in routes}
+    for _ in range(repeat):
+        for _group, _name, url, _goal in routes:
+            started = time.perf_counter()
+            client.get(url)
+            samples[url].append((time.perf_counter() - started) * 1000)
+    measures = []
+    for group, name, url, goal in routes:
         queries = _count_queries(lambda url=url: client.get(url))
-        p50, p95 = statistics.median(samples), _percentile(samples, 0.95)
+        p50, p95 = statistics.median(samples[url]), _percentile(samples[url], 0.95)
         measures.append(Measure(group, name, p50, p95, queries, goal))
     return measures
+
+
+def machine_reference(repeat: int = 15) -> Measure:
+    """A fixed piece of pure Python work, timed like the routes, so figures from different
+    runs and machines can be compared: about 25 ms on a quiet core of the sandbox this was
+    built in, and up to twice that when its neighbours are busy."""
+
+    def work() -> int:
+        total = 0
+        for number in range(300_000):
+            total += number
+        return total
+
+    samples, _ = _timed(work, repeat)
+    return Measure(
+        "machine", "reference: 300,000 Python additions", statistics.median(samples),
+        _percentile(samples, 0.95), None, None,
+    )  # fmt: skip
 
 
 # Hand-written SQL for the same figures, on the same data, using the denormalized columns where
@@ -339,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     _seed_once()
-    measures = []
+    measures = [machine_reference()]
     if args.only in (None, "page", "api"):
         measures += bench_routes(args.repeat, args.only)
     if args.only is None:
@@ -349,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         measures += bench_memory()
     if args.only in (None, "agents"):
         measures += bench_agents()
+    measures.append(machine_reference())
     _print(measures)
     from pmo.config import pmo_home
 
