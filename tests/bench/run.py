@@ -5,15 +5,16 @@ its own database, `pmo_bench`, on the embedded PostgreSQL, then requests every d
 and metrics API endpoint repeatedly through Django's test client, in-process, so the figures
 are server time (URL routing, views, SQL, templates, JSON) without network or browser noise.
 
-For each route it prints p50 / p95 over the repetitions and the number of SQL queries of one
-request, with the goal each must meet; for the metric queries, the ratio of the engine's time
-to a hand-written SQL baseline of the same figure on the same data (how much the generality of
-the engine costs); and the time of a 10,000-trial Monte Carlo forecast. Figures are also
-written to `$PMO_HOME/bench.json`. Goals are reported, never asserted: speed lives here, not
-in unit tests.
+For each route it prints p50 / p95 over the repetitions (60 by default, taken in rounds over
+all routes; with 30, p95 is the second-slowest request, which one hiccup of a shared machine
+decides) and the number of SQL queries of one request, with the goal each must meet; for the
+metric queries, the ratio of the engine's time to a hand-written SQL baseline of the same
+figure on the same data (how much the generality of the engine costs); and the time of a
+10,000-trial Monte Carlo forecast. Figures are also written to `$PMO_HOME/bench.json`. Goals
+are reported, never asserted: speed lives here, not in unit tests.
 
     make bench                       # everything
-    .venv/bin/python -m tests.bench.run --repeat 50 --only api
+    .venv/bin/python -m tests.bench.run --repeat 100 --only api
 """
 
 from __future__ import annotations
@@ -355,7 +356,7 @@ def _print(measures: list[Measure]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=30, help="requests per route (default 30)")
+    parser.add_argument("--repeat", type=int, default=60, help="requests per route (default 60)")
     parser.add_argument(
         "--only",
         choices=["page", "api", "memory", "agents"],
