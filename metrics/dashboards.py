@@ -196,7 +196,7 @@ class ProjectReads:
             now=self.clock.now,
             sprints=self.sprint_figures,
             history=self.history,
-            active_burndown=self.burndown(sprint) if sprint else None,
+            active_burndown=(self.burndown(sprint) if sprint and sprint.membership_known else None),
         )
 
     @cached_property

@@ -138,11 +138,24 @@ class SprintFigures:
     say_do: float | None
     rolling_velocity: Decimal | None
     membership_known: bool = True
+    point: BurndownPoint | None = None
+    """For an active sprint, when asked (`point_nows`): its burndown's latest ended day."""
 
     @property
     def velocity(self) -> Decimal:
         """The sprint's velocity is its completed points."""
         return self.completed_points
+
+
+@dataclass(frozen=True, slots=True)
+class BurndownPoint:
+    """One day's point of a burndown: what remained at the end of `day` (measured just
+    before its boundary) against the ideal line; what the risk signals read."""
+
+    day: dt.date
+    measured_before: dt.datetime
+    remaining: Decimal
+    ideal: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,8 +347,18 @@ def _done_entry(upto: str) -> str:
 SPRINT_FIGURES_SQL = f"""
 WITH sprint AS (
     SELECT s.id, s.project_id, s.name, s.state, s.start, s."end", s.close,
-           s.membership_known, s.frozen
-    FROM portfolio_project p
+           s.membership_known, s.frozen, p.time_zone AS tz,
+           CASE  -- the boundary of the burndown's latest ended day (as BURNDOWN_SQL's)
+               WHEN s.state <> 'active' OR NOT s.membership_known OR n.point_now IS NULL
+                   THEN NULL
+               WHEN n.point_now >= s.close THEN s.close
+               WHEN (n.point_now AT TIME ZONE p.time_zone)::date
+                    > (s.start AT TIME ZONE p.time_zone)::date
+                   THEN date_trunc('day', n.point_now AT TIME ZONE p.time_zone)
+                        AT TIME ZONE p.time_zone
+           END AS point_at
+    FROM unnest(%(project_ids)s::bigint[], %(point_nows)s::timestamptz[]) AS n(id, point_now)
+    JOIN portfolio_project p ON p.id = n.id
     CROSS JOIN LATERAL (
         SELECT s.id, s.project_id, s.name, s.state, s.start, s."end",
                COALESCE(s.completed_at, s."end") AS close, s.membership_known,
@@ -346,13 +369,13 @@ WITH sprint AS (
         ORDER BY s.start DESC, s.id DESC
         LIMIT %(per_project)s::integer
     ) AS s
-    WHERE p.id = ANY(%(project_ids)s)
 ),
 live AS (
     SELECT * FROM sprint WHERE frozen IS NULL
 ),
 pair AS (
-    SELECT sp.id AS sprint_id, sp.start, sp.close, j.work_item_id
+    SELECT sp.id AS sprint_id, sp.start, sp.close,
+           sp.point_at - interval '1 microsecond' AS point_measured, j.work_item_id
     FROM live sp
     CROSS JOIN LATERAL (
         SELECT DISTINCT j.work_item_id
@@ -367,7 +390,9 @@ pair_state AS (
            st.points_at_start,
            st.in_at_close AND st.category_at_close = 'done'
                AND st.done_at_close >= p.start AND st.done_at_close < p.close AS completed,
-           st.points_at_close
+           st.points_at_close,
+           st.in_at_point AND st.category_at_point IS DISTINCT FROM 'done' AS open_at_point,
+           st.points_at_point
     FROM pair p
     CROSS JOIN LATERAL (
         SELECT {_last("to_sprint_id", "sprint", "e.at <= p.start")} = p.sprint_id
@@ -377,7 +402,12 @@ pair_state AS (
                    AS in_at_close,
                {_last("to_category", "status", "e.at <= p.close")} AS category_at_close,
                {_done_entry("e.at <= p.close")} AS done_at_close,
-               {_points("e.at <= p.close", "p.work_item_id")} AS points_at_close
+               {_points("e.at <= p.close", "p.work_item_id")} AS points_at_close,
+               {_last("to_sprint_id", "sprint", "e.at <= p.point_measured")} = p.sprint_id
+                   AS in_at_point,
+               {_last("to_category", "status", "e.at <= p.point_measured")}
+                   AS category_at_point,
+               {_points("e.at <= p.point_measured", "p.work_item_id")} AS points_at_point
         FROM portfolio_workitemevent e
         WHERE e.work_item_id = p.work_item_id
     ) AS st
@@ -387,7 +417,8 @@ membership AS (
            COUNT(*) FILTER (WHERE in_at_start) AS committed_items,
            SUM(COALESCE(points_at_start, 0)) FILTER (WHERE in_at_start) AS committed_points,
            COUNT(*) FILTER (WHERE completed) AS completed_items,
-           SUM(COALESCE(points_at_close, 0)) FILTER (WHERE completed) AS completed_points
+           SUM(COALESCE(points_at_close, 0)) FILTER (WHERE completed) AS completed_points,
+           SUM(COALESCE(points_at_point, 0)) FILTER (WHERE open_at_point) AS remaining_at_point
     FROM pair_state
     GROUP BY sprint_id
 ),
@@ -442,7 +473,8 @@ computed AS (
            CASE WHEN sp.membership_known THEN COALESCE(sc.removed_items, 0) END
                AS removed_items,
            CASE WHEN sp.membership_known THEN COALESCE(sc.removed_points, 0) END
-               AS removed_points
+               AS removed_points,
+           COALESCE(m.remaining_at_point, 0) AS remaining_at_point
     FROM live sp
     LEFT JOIN membership m ON m.sprint_id = sp.id
     LEFT JOIN scope sc ON sc.sprint_id = sp.id
@@ -450,7 +482,8 @@ computed AS (
 ),
 figures AS (
     SELECT sp.id, sp.project_id, sp.name, sp.state, sp.start, sp."end", sp.close,
-           sp.membership_known, sp.frozen IS NOT NULL AS was_frozen,
+           sp.membership_known, sp.frozen IS NOT NULL AS was_frozen, sp.tz, sp.point_at,
+           c.remaining_at_point,
            COALESCE((sp.frozen->>'committed_items')::integer, c.committed_items)
                AS committed_items,
            COALESCE((sp.frozen->>'committed_points')::numeric, c.committed_points)
@@ -480,7 +513,12 @@ SELECT f.id, f.project_id, f.name, f.state, f.start, f."end", f.close, f.members
        f.committed_items, f.committed_points, f.completed_items, f.completed_points,
        f.added_items, f.added_points, f.removed_items, f.removed_points,
        (f.completed_points / NULLIF(f.committed_points, 0))::float8 AS say_do,
-       r.rolling_velocity
+       r.rolling_velocity,
+       ((f.point_at - interval '1 microsecond') AT TIME ZONE f.tz)::date AS point_day,
+       f.point_at - interval '1 microsecond' AS point_measured_before,
+       f.remaining_at_point AS point_remaining,
+       (f.committed_points * EXTRACT(EPOCH FROM f.close - f.point_at)
+            / EXTRACT(EPOCH FROM f.close - f.start))::float8 AS point_ideal
 FROM figures f
 LEFT JOIN rolling r ON r.id = f.id
 ORDER BY f.project_id, f.start, f.id
@@ -493,33 +531,28 @@ those left by the events up to and including the change itself in (at, id) order
 and a re-estimate at the same instant are never counted twice. Parameters: project_ids,
 states, per_project (keep each project's latest N sprints; NULL for all), rolling_preceding
 (N - 1), use_frozen (read a closed sprint's stored figures when it has them; false to replay
-every sprint, which is how they are computed for storing)."""
+every sprint, which is how they are computed for storing), and point_nows (aligned with
+project_ids, NULLs to skip): for each active sprint with known membership, the point of its
+burndown's latest day ended by that instant, exactly as BURNDOWN_SQL computes that day's
+remaining points and ideal line, from the same replay of its items (the one point the risk
+signals need, without a second pass over the history)."""
 
 BURNDOWN_SQL = f"""
 WITH sprint AS (
     SELECT s.id, s.project_id, s.name, s.state, s.start, s."end",
-           COALESCE(s.completed_at, s."end") AS close, p.time_zone AS tz, w.ended_by,
-           w.known_committed
-    FROM unnest(
-        %(sprint_ids)s::bigint[], %(ended_by)s::timestamptz[], %(committed)s::numeric[]
-    ) AS w(id, ended_by, known_committed)
-    JOIN portfolio_sprint s ON s.id = w.id
+           COALESCE(s.completed_at, s."end") AS close, p.time_zone AS tz
+    FROM portfolio_sprint s
     JOIN portfolio_project p ON p.id = s.project_id
-    WHERE s.project_id = ANY(%(project_ids)s::bigint[])
+    WHERE s.id = %(sprint_id)s AND s.project_id = %(project_id)s
 ),
 scope_item AS (
     SELECT DISTINCT sp.id AS sprint_id, j.work_item_id
     FROM sprint sp
     JOIN portfolio_workitemevent j ON j.kind = 'sprint' AND j.to_sprint_id = sp.id
 ),
-every_day AS (
-    SELECT sp.id AS sprint_id, sp.ended_by, local_day::date AS day,
-           GREATEST(local_day AT TIME ZONE sp.tz, sp.start) AS day_start,
-           LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close) AS boundary,
-           MAX(local_day::date) FILTER (
-               WHERE LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close)
-                     <= sp.ended_by
-           ) OVER (PARTITION BY sp.id) AS last_ended_day
+calendar AS (
+    SELECT sp.id AS sprint_id, local_day::date AS day,
+           LEAST((local_day + interval '1 day') AT TIME ZONE sp.tz, sp.close) AS boundary
     FROM sprint sp
     CROSS JOIN LATERAL generate_series(
         (sp.start AT TIME ZONE sp.tz)::date::timestamp,
@@ -527,23 +560,8 @@ every_day AS (
         interval '1 day'
     ) AS local_day
 ),
-calendar AS (
-    SELECT d.sprint_id, d.day, d.day_start, d.boundary
-    FROM every_day d
-    WHERE d.ended_by IS NULL OR d.day = d.last_ended_day
-),
-change_window AS (  -- the instants whose scope changes the calendar's days report
-    SELECT sp.id AS sprint_id,
-           CASE WHEN sp.ended_by IS NULL THEN sp.start ELSE MIN(c.day_start) END AS from_at,
-           CASE WHEN sp.ended_by IS NULL THEN sp.close ELSE MAX(c.boundary) END AS to_at
-    FROM sprint sp
-    LEFT JOIN calendar c ON c.sprint_id = sp.id
-    GROUP BY sp.id, sp.ended_by, sp.start, sp.close
-),
 instant AS (
-    SELECT sp.id AS sprint_id, NULL::date AS day, sp.start AS measured
-    FROM sprint sp
-    WHERE sp.known_committed IS NULL
+    SELECT sp.id AS sprint_id, NULL::date AS day, sp.start AS measured FROM sprint sp
     UNION ALL
     SELECT sprint_id, day, boundary - interval '1 microsecond' FROM calendar
 ),
@@ -562,14 +580,10 @@ item_state AS (
 ),
 committed AS (
     SELECT sp.id AS sprint_id,
-           COALESCE(
-               sp.known_committed,
-               SUM(COALESCE(st.points, 0)) FILTER (WHERE st.in_sprint),
-               0
-           ) AS points
+           COALESCE(SUM(COALESCE(st.points, 0)) FILTER (WHERE st.in_sprint), 0) AS points
     FROM sprint sp
     LEFT JOIN item_state st ON st.sprint_id = sp.id AND st.day IS NULL
-    GROUP BY sp.id, sp.known_committed
+    GROUP BY sp.id
 ),
 remaining AS (
     SELECT sprint_id, day, SUM(COALESCE(points, 0)) AS points
@@ -584,11 +598,9 @@ change AS (
            COALESCE(c.to_points, 0) - COALESCE(c.from_points, 0) AS delta,
            st.points, st.in_sprint
     FROM sprint sp
-    JOIN change_window w ON w.sprint_id = sp.id
     JOIN scope_item s ON s.sprint_id = sp.id
     JOIN portfolio_workitemevent c
         ON c.work_item_id = s.work_item_id AND c.at > sp.start AND c.at < sp.close
-       AND c.at >= w.from_at AND c.at < w.to_at
        AND (c.kind = 'points' OR c.to_sprint_id = sp.id OR c.from_sprint_id = sp.id)
     CROSS JOIN LATERAL (
         SELECT {_points("(e.at, e.id) <= (c.at, c.id)", "s.work_item_id")} AS points,
@@ -622,16 +634,12 @@ LEFT JOIN remaining r ON r.sprint_id = sp.id AND r.day = c.day
 LEFT JOIN change_by_day ch ON ch.sprint_id = sp.id AND ch.day = c.day
 ORDER BY sp.id, c.day
 """
-"""METRICS.md "Burndown" of several sprints at once: remaining points at the end of each local
-day, the ideal line and the day's added, removed and re-estimated points (decisions 7 and 9),
-for the items that ever joined each sprint. A re-estimate counts when the item was in the
-sprint once the points event itself had happened. Parameters: sprint_ids, project_ids (a
-sprint gives no row unless it belongs to one of those projects), and, aligned with
-sprint_ids, ended_by: NULL for every day, or an instant to keep only the latest day whose
-point was measured by then (its boundary at or before it), the one point risk signals need,
-at a fraction of the cost of replaying every day; and committed: NULL, or the points
-committed at the start when the caller has them already (SPRINT_FIGURES_SQL computes them
-by the same definition), which spares replaying every item at the start."""
+"""METRICS.md "Burndown" of a sprint: remaining points at the end of each local day, the
+ideal line and the day's added, removed and re-estimated points (decisions 7 and 9), for the
+items that ever joined the sprint. A re-estimate counts when the item was in the sprint once
+the points event itself had happened. Parameters: sprint_id, project_id (no row unless the
+sprint belongs to that project). The risk signals' one point of an active sprint comes from
+SPRINT_FIGURES_SQL (`point_nows`), computed the same way."""
 
 CYCLE_TIMES_SQL = """
 WITH project AS (
@@ -1002,14 +1010,19 @@ def sprint_figures_unsafe(
     per_project: int | None = None,
     rolling_window: int = 3,
     use_frozen: bool = True,
+    point_nows: Mapping[int, dt.datetime] | None = None,
 ) -> list[SprintFigures]:
-    """Sprint figures of several projects' sprints, by project then start."""
+    """Sprint figures of several projects' sprints, by project then start. With
+    `point_nows` (project id -> instant), each active sprint also carries its burndown's
+    latest day ended by its project's instant (`point`)."""
     if rolling_window < 1:
         raise ValueError("The rolling velocity needs a window of at least one sprint.")
+    ids = list(project_ids)
     rows = _fetch(
         SPRINT_FIGURES_SQL,
         {
-            "project_ids": list(project_ids),
+            "project_ids": ids,
+            "point_nows": [None if point_nows is None else point_nows.get(pk) for pk in ids],
             "states": list(states),
             "per_project": per_project,
             "rolling_preceding": rolling_window - 1,
@@ -1036,68 +1049,51 @@ def sprint_figures_unsafe(
             say_do=row["say_do"],
             rolling_velocity=row["rolling_velocity"],
             membership_known=row["membership_known"],
+            point=(
+                BurndownPoint(
+                    day=row["point_day"],
+                    measured_before=row["point_measured_before"],
+                    remaining=row["point_remaining"],
+                    ideal=row["point_ideal"],
+                )
+                if row["point_day"] is not None
+                else None
+            ),
         )
         for row in rows
     ]
 
 
-def burndowns_unsafe(
-    *,
-    sprint_ids: Sequence[int],
-    project_ids: Sequence[int],
-    ended_by: Mapping[int, dt.datetime] | None = None,
-    committed: Mapping[int, Decimal | None] | None = None,
-) -> dict[int, Burndown]:
-    """The burndowns of the sprints that belong to one of the projects, by sprint id. With
-    `ended_by` (sprint id -> instant), each burndown keeps only its latest day measured by
-    that instant (no day if none has ended yet). `committed` (sprint id -> points) gives
-    the points committed at the start where the caller knows them (see BURNDOWN_SQL)."""
-    limits = [None if ended_by is None else ended_by[sprint_id] for sprint_id in sprint_ids]
-    known = [None if committed is None else committed.get(pk) for pk in sprint_ids]
-    rows = _fetch(
-        BURNDOWN_SQL,
-        {
-            "sprint_ids": list(sprint_ids),
-            "project_ids": list(project_ids),
-            "ended_by": limits,
-            "committed": known,
-        },
-    )
-    by_sprint: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_sprint.setdefault(row["id"], []).append(row)
-    return {
-        sprint_id: Burndown(
-            sprint_id=sprint_id,
-            project_id=rows[0]["project_id"],
-            name=rows[0]["name"],
-            state=rows[0]["state"],
-            start=rows[0]["start"],
-            end=rows[0]["end"],
-            close=rows[0]["close"],
-            time_zone=rows[0]["tz"],
-            committed=rows[0]["committed"],
-            days=tuple(
-                BurndownDay(
-                    day=row["day"],
-                    measured_before=row["measured_before"],
-                    remaining=row["remaining"],
-                    ideal=row["ideal"],
-                    added=row["added"],
-                    removed=row["removed"],
-                    reestimated=row["reestimated"],
-                )
-                for row in rows
-                if row["day"] is not None
-            ),
-        )
-        for sprint_id, rows in by_sprint.items()
-    }
-
-
 def burndown_unsafe(*, sprint_id: int, project_id: int) -> Burndown | None:
     """The sprint's burndown, or None if no such sprint belongs to the project."""
-    return burndowns_unsafe(sprint_ids=[sprint_id], project_ids=[project_id]).get(sprint_id)
+    rows = _fetch(BURNDOWN_SQL, {"sprint_id": sprint_id, "project_id": project_id})
+    if not rows:
+        return None
+    first = rows[0]
+    return Burndown(
+        sprint_id=sprint_id,
+        project_id=first["project_id"],
+        name=first["name"],
+        state=first["state"],
+        start=first["start"],
+        end=first["end"],
+        close=first["close"],
+        time_zone=first["tz"],
+        committed=first["committed"],
+        days=tuple(
+            BurndownDay(
+                day=row["day"],
+                measured_before=row["measured_before"],
+                remaining=row["remaining"],
+                ideal=row["ideal"],
+                added=row["added"],
+                removed=row["removed"],
+                reestimated=row["reestimated"],
+            )
+            for row in rows
+            if row["day"] is not None
+        ),
+    )
 
 
 def cycle_times_unsafe(*, project_id: int, start: dt.date, end: dt.date) -> CycleTimeReport:

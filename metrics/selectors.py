@@ -403,9 +403,9 @@ def portfolio_flow_summary(
     throughput_weeks: int = SUMMARY_THROUGHPUT_WEEKS,
 ) -> list[ProjectFlowSummary]:
     """One row per project of the portfolio the user may see, by key, each at its metrics
-    now, in four queries whatever the number of projects: portfolio access, visible
-    projects, the sprint figures of every project's latest sprints, and the flow figures of
-    every project."""
+    now, in four queries whatever the number of projects: the user's grants, visible
+    projects, the sprint figures of every project's latest sprints (with the point of each
+    active sprint's burndown), and the flow figures of every project."""
     projects = _visible_portfolio_projects(user, portfolio)
     return snapshots.flow_summaries_unsafe(
         projects=projects,
@@ -443,8 +443,8 @@ def portfolio_dashboard(
     """The portfolio dashboard: `portfolio_flow_summary` plus, per project, the forecast of
     its open items, its health and its risk signals, and the portfolio totals. Six queries
     whatever the number of projects (the summary's four, the forecast samples with the open
-    scope, the latest ended burndown day of the active sprints), then NumPy (memoized by its
-    inputs) and the rules in memory."""
+    scope, the KPIs with their latest values), then NumPy (memoized by its inputs) and the
+    rules in memory."""
     now = _aware_now(now)
     summaries = portfolio_flow_summary(user=user, portfolio=portfolio, now=now)
     rows = tuple(
@@ -479,9 +479,9 @@ def portfolio_dashboard(
 def project_snapshot(
     *, user: AnyUser, project: Project, now: dt.datetime | None = None
 ) -> ProjectSnapshot:
-    """The frozen snapshot health and risks read, for one project: five queries (access,
-    then the same batched queries as the portfolio dashboard, with one project), so its
-    figures equal the project's row on the dashboard."""
+    """The frozen snapshot health and risks read, for one project: five queries (the
+    user's grants, then the same batched queries as the portfolio dashboard, with one
+    project), so its figures equal the project's row on the dashboard."""
     _visible_project_id(user, project)
     (summary,) = snapshots.flow_summaries_unsafe(projects=[project], now=_aware_now(now))
     (snapshot,) = snapshots.project_snapshots_unsafe(summaries=[summary])
@@ -499,9 +499,10 @@ def project_snapshot_from(
 ) -> ProjectSnapshot:
     """`project_snapshot` built from what a page has already read at the same `now`: the
     figures of the project's active and closed sprints (as `sprint_summaries` gives them,
-    latest included), its throughput samples and the whole burndown of its active sprint.
-    Two more queries (flow figures and KPIs) instead of five, and the same figures: only
-    the latest sprints count and the burndown is cut at `now` here instead of in SQL."""
+    latest included), its throughput samples and the whole burndown of its active sprint
+    (None when the sprint's membership is unknown: it has no burndown). Two more queries
+    (flow figures and KPIs) instead of four, and the same figures: only the latest sprints
+    count, and the burndown's latest ended day is picked here instead of in SQL."""
     project_id = _visible_project_id(user, project)
     now = project.metrics_now(_aware_now(now))
     summary = snapshots.summary_of(
@@ -514,7 +515,7 @@ def project_snapshot_from(
         summary,
         history=history,
         forecast=open_scope_forecast(history),
-        active_burndown=active_burndown,
+        active_sprint_day=snapshots.latest_ended_day(active_burndown, now),
         kpis=kpi_figures_unsafe(project_ids=[project_id]).get(project_id, ()),
     )
 

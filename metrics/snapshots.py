@@ -3,11 +3,11 @@
 Two levels, so each page pays only for what it shows:
 
 - `ProjectFlowSummary`, the portfolio summary row: the sprint figures of the last closed
-  sprints and of the active one, and the present-time flow figures. Two queries for any
-  number of projects.
-- `ProjectSnapshot`: a summary plus the Monte Carlo forecast of the open scope, the active
-  sprint's burndown and the project's KPIs with their latest values. Three more queries for
-  any number of projects, then one simulation per project in memory (NumPy). Health
+  sprints and of the active one (with the point of its burndown's latest ended day), and the
+  present-time flow figures. Two queries for any number of projects.
+- `ProjectSnapshot`: a summary plus the Monte Carlo forecast of the open scope and the
+  project's KPIs with their latest values. Two more queries for any number of projects,
+  then one simulation per project in memory (NumPy). Health
   (`metrics.health`) and risk signals (`metrics.risks`) are pure functions of a snapshot, so
   the portfolio dashboard, a project's page, the API and, later, the agents (STYLE.md
   "Agents": analysts read frozen snapshots) see the same figures.
@@ -30,7 +30,7 @@ from django.core.cache import cache
 from metrics import flow, forecasting
 from metrics.flow import (
     Burndown,
-    BurndownDay,
+    BurndownPoint,
     DailyThroughput,
     ProjectFlow,
     SprintFigures,
@@ -76,17 +76,17 @@ class ProjectSnapshot:
     """Everything the health and risk rules read about one project, frozen at its `now`.
 
     `forecast` is the "when" forecast of the open items with the default seed (so the same
-    data always gives the same health); `active_sprint_day` is the latest day of the active
-    sprint's burndown that has ended by `now` (None before the end of its first day), with
-    the figures of that day in the sprint's burndown. `kpis` are the project's active KPIs
-    (by name) with their latest measurement, which the KPI health rules read; `history` the
-    throughput samples the forecast drew from."""
+    data always gives the same health); `active_sprint_day` is the point of the active
+    sprint's burndown on its latest day ended by `now` (None before the end of its first
+    day, or when the sprint's membership is unknown), as the sprint's burndown has it.
+    `kpis` are the project's active KPIs (by name) with their latest measurement, which the
+    KPI health rules read; `history` the throughput samples the forecast drew from."""
 
     summary: ProjectFlowSummary
     open_items: int
     open_points: Decimal
     forecast: WhenForecast
-    active_sprint_day: BurndownDay | None
+    active_sprint_day: BurndownPoint | None
     history: DailyThroughput
     kpis: tuple[KpiFigure, ...] = ()
 
@@ -164,7 +164,10 @@ def flow_summaries_unsafe(
     nows = {project.pk: project.metrics_now(now) for project in projects}
     sprints: dict[int, list[SprintFigures]] = {pk: [] for pk in nows}
     for figures in flow.sprint_figures_unsafe(
-        project_ids=list(nows), states=SUMMARY_SPRINT_STATES, per_project=velocity_sprints + 1
+        project_ids=list(nows),
+        states=SUMMARY_SPRINT_STATES,
+        per_project=velocity_sprints + 1,
+        point_nows=nows,
     ):
         sprints[figures.project_id].append(figures)
     flows = project_flows_unsafe(
@@ -195,12 +198,21 @@ def project_flows_unsafe(
     )
 
 
-def latest_ended_day(burndown: Burndown | None, now: dt.datetime) -> BurndownDay | None:
-    """The burndown's latest day that has ended by `now` (measured before it), if any."""
+def latest_ended_day(burndown: Burndown | None, now: dt.datetime) -> BurndownPoint | None:
+    """The point of the burndown's latest day that has ended by `now` (measured before
+    it), if any: what SPRINT_FIGURES_SQL gives an active sprint with `point_nows`."""
     if burndown is None:
         return None
     ended = [day for day in burndown.days if day.measured_before < now]
-    return ended[-1] if ended else None
+    if not ended:
+        return None
+    last = ended[-1]
+    return BurndownPoint(
+        day=last.day,
+        measured_before=last.measured_before,
+        remaining=last.remaining,
+        ideal=last.ideal,
+    )
 
 
 def snapshot_of(
@@ -208,18 +220,18 @@ def snapshot_of(
     *,
     history: DailyThroughput,
     forecast: WhenForecast,
-    active_burndown: Burndown | None,
+    active_sprint_day: BurndownPoint | None,
     kpis: Sequence[KpiFigure],
 ) -> ProjectSnapshot:
     """A project's snapshot from its summary and the rest of what health reads: the
     throughput samples with the open scope, the "when" forecast of the open items, the
-    active sprint's burndown (whole, or cut at `now` by the query) and the KPIs."""
+    point of the active sprint's burndown on its latest ended day, and the KPIs."""
     return ProjectSnapshot(
         summary=summary,
         open_items=history.open_items,
         open_points=history.open_points,
         forecast=forecast,
-        active_sprint_day=latest_ended_day(active_burndown, summary.now),
+        active_sprint_day=active_sprint_day,
         kpis=tuple(kpis),
         history=history,
     )
@@ -248,20 +260,12 @@ def project_snapshots_unsafe(
     history_days: int = forecasting.DEFAULT_HISTORY_DAYS,
     trials: int = forecasting.DEFAULT_TRIALS,
 ) -> list[ProjectSnapshot]:
-    """Snapshots of the summarized projects, in their order: three queries whatever their
-    number (forecast samples with the open scope; the latest ended burndown day of the
-    active sprints; the KPIs with their latest values), then one "when" simulation of the
-    open items per project, memoized."""
+    """Snapshots of the summarized projects, in their order: two queries whatever their
+    number (forecast samples with the open scope; the KPIs with their latest values), then
+    one "when" simulation of the open items per project, memoized. The active sprints'
+    burndown points came with the summaries' sprint figures."""
     nows = {summary.project_id: summary.now for summary in summaries}
     samples = flow.daily_throughputs_unsafe(nows=nows, history_days=history_days)
-    active = [s.active_sprint for s in summaries if s.active_sprint]
-    ended_by = {s.active_sprint.sprint_id: s.now for s in summaries if s.active_sprint}
-    burndowns = flow.burndowns_unsafe(
-        sprint_ids=list(ended_by),
-        project_ids=list(nows),
-        ended_by=ended_by,
-        committed={sprint.sprint_id: sprint.committed_points for sprint in active},
-    )
     kpis = kpi_figures_unsafe(project_ids=list(nows))
     forecasts = open_scope_forecasts(samples, seed=seed, trials=trials)
     return [
@@ -269,9 +273,7 @@ def project_snapshots_unsafe(
             summary,
             history=samples[summary.project_id],
             forecast=forecasts[summary.project_id],
-            active_burndown=(
-                burndowns.get(summary.active_sprint.sprint_id) if summary.active_sprint else None
-            ),
+            active_sprint_day=summary.active_sprint.point if summary.active_sprint else None,
             kpis=kpis.get(summary.project_id, ()),
         )
         for summary in summaries

@@ -596,7 +596,7 @@ def test_a_bad_parameter_on_an_invisible_project_is_still_a_404(world, history, 
 QUERIES = {
     **dict.fromkeys(PROJECT_ROUTES, 5),
     "sprint-burndown": 5,
-    "portfolio-summary": 10,
+    "portfolio-summary": 9,
     "portfolio-epics": 5,
 }
 

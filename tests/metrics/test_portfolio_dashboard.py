@@ -199,13 +199,13 @@ def busy_project(project) -> None:
             history.start(utc(2026, 3, 17))
 
 
-# permission on the portfolio, visible projects, sprint figures, present-time flow, forecast
-# samples with the open scope, active sprints' burndowns, KPIs with their latest values
-DASHBOARD_QUERIES = 7
+# the user's grants, visible projects, sprint figures (with the active sprints' burndown
+# points), present-time flow, forecast samples with the open scope, KPIs with their values
+DASHBOARD_QUERIES = 6
 
 
 @pytest.mark.parametrize("role", ["pmo_leader", "team_lead", "admin"])
-def test_portfolio_dashboard_runs_seven_queries_for_two_or_six_projects(
+def test_portfolio_dashboard_runs_six_queries_for_two_or_six_projects(
     world, django_assert_num_queries, role
 ):
     # given: the portfolio's two projects with histories
@@ -234,15 +234,15 @@ def test_portfolio_dashboard_runs_seven_queries_for_two_or_six_projects(
         assert all(row.risks for row in large.rows)
 
 
-def test_project_health_and_risks_run_six_queries_at_any_history_size(
+def test_project_health_and_risks_run_five_queries_at_any_history_size(
     world, django_assert_num_queries
 ):
     busy_project(world.own_project)
     selectors.project_risks(user=world.viewer, project=world.own_project, now=NOW)
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         selectors.project_health(user=world.viewer, project=world.own_project, now=NOW)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         selectors.project_risks(user=world.viewer, project=world.own_project, now=NOW)
 
     busy_project(ProjectFactory(portfolio=world.own, key="MORE"))
@@ -255,9 +255,9 @@ def test_project_health_and_risks_run_six_queries_at_any_history_size(
             completed=4,
         )
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         selectors.project_health(user=world.viewer, project=world.own_project, now=NOW)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(5):
         selectors.project_risks(user=world.viewer, project=world.own_project, now=NOW)
 
 

@@ -1,5 +1,6 @@
 """Sprints without item membership (flow.py decision 16) and stored figures of closed sprints
-(decision 17), with hand-computed expectations."""
+(decision 17), with hand-computed expectations; and the burndown point that the sprint
+figures give active sprints, against the burndown itself."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from metrics.flow import sprint_figures_unsafe
+from metrics.flow import burndown_unsafe, sprint_figures_unsafe
 from metrics.freezing import sprint_figures_freeze
 from metrics.selectors import sprint_summaries
+from metrics.snapshots import latest_ended_day
 from portfolio.models import Sprint
 from tests.factories import SprintFactory
 from tests.metrics.history import item, random_history, utc
@@ -160,3 +162,36 @@ def test_freezing_forgets_the_figures_of_a_sprint_that_is_no_longer_closed(world
     # then
     sprint.refresh_from_db()
     assert sprint.frozen_figures is None
+
+
+@pytest.mark.parametrize(
+    ("seed", "time_zone"), [(6, "UTC"), (7, "America/New_York"), (8, "Asia/Kolkata")]
+)
+def test_an_active_sprints_point_equals_its_burndowns_latest_ended_day(world, seed, time_zone):
+    # given: random histories around an active sprint that spans a DST change in New York
+    project = world.own_project
+    project.time_zone = time_zone
+    project.save(update_fields=["time_zone"])
+    start = utc(2026, 3, 2, 14)
+    sprint = SprintFactory(
+        project=project, name="Sprint 1", start=start, end=start + dt.timedelta(days=14),
+        state=Sprint.State.ACTIVE,
+    )  # fmt: skip
+    instants = [start + dt.timedelta(hours=5 * step) for step in range(-8, 70)]
+    random_history(project, [sprint], items=30, seed=seed, instants=instants)
+    burndown = burndown_unsafe(sprint_id=sprint.pk, project_id=project.pk)
+
+    nows = [start + dt.timedelta(hours=hours) for hours in (1, 10, 30, 100, 200, 335, 400)]
+    points = []
+    for now in nows:
+        # when: the sprint figures give the point at `now`
+        (figures,) = sprint_figures_unsafe(
+            project_ids=[project.pk], states=["active"], point_nows={project.pk: now}
+        )
+        points.append(figures.point)
+
+    # then: each is the burndown's latest day ended by then; none before the first day ends
+    assert points == [latest_ended_day(burndown, now) for now in nows]
+    assert points[0] is None
+    assert None not in points[2:]
+    assert points[-1].measured_before < sprint.end  # after the end: the sprint's last day
