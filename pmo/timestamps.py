@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from django.db.backends.signals import connection_created
@@ -34,8 +35,10 @@ def _optimised_loader(context: Any) -> type | None:
     return None if optimised is TimestamptzLoader else optimised
 
 
+@lru_cache
 def loader_for(timezone: dt.tzinfo | None) -> type:
-    """A Django-compatible `timestamptz` loader for `timezone` that parses in C."""
+    """A Django-compatible `timestamptz` loader for `timezone` that parses in C (one class
+    per time zone, shared by every connection)."""
 
     class FastTzLoader(BaseTzLoader):
         def __init__(self, oid: int, context: Any = None) -> None:
