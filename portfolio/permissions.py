@@ -52,27 +52,38 @@ PORTFOLIO_EQUIVALENT: dict[ProjectPermission, PortfolioPermission] = {
 }
 
 
-GRANTED_SQL = """
-SELECT uop.object_pk::bigint
-FROM guardian_userobjectpermission uop
-JOIN auth_permission p ON p.id = uop.permission_id
+HELD_SQL = """
+SELECT ct.model, p.codename,
+       CASE WHEN held.object_pk ~ '^[0-9]{{1,18}}$' THEN held.object_pk::bigint END AS object_id
+FROM (
+    SELECT uop.permission_id, uop.object_pk
+    FROM guardian_userobjectpermission uop
+    WHERE uop.user_id = {user}
+    UNION ALL
+    SELECT gop.permission_id, gop.object_pk
+    FROM auth_user_groups ug
+    JOIN guardian_groupobjectpermission gop ON gop.group_id = ug.group_id
+    WHERE ug.user_id = {user}
+) AS held
+JOIN auth_permission p ON p.id = held.permission_id
 JOIN django_content_type ct ON ct.id = p.content_type_id
-WHERE uop.user_id = %s AND ct.app_label = 'portfolio' AND ct.model = %s AND p.codename = %s
-UNION ALL
-SELECT gop.object_pk::bigint
-FROM auth_user_groups ug
-JOIN guardian_groupobjectpermission gop ON gop.group_id = ug.group_id
-JOIN auth_permission p ON p.id = gop.permission_id
-JOIN django_content_type ct ON ct.id = p.content_type_id
-WHERE ug.user_id = %s AND ct.app_label = 'portfolio' AND ct.model = %s AND p.codename = %s
+WHERE ct.app_label = 'portfolio'
 """
-"""Ids of the objects of one model on which a user holds one permission, directly or through
-one of their groups (guardian's generic object-permission tables)."""
+"""The object permissions a user holds on this app's models, directly or through one of
+their groups (guardian's generic object-permission tables), as (model, codename, object id);
+`{user}` is the placeholder of the user's id. An object key that is not an id gives none."""
+
+GRANTED_SQL = f"""
+SELECT granted.object_id
+FROM ({HELD_SQL.format(user="%s")}) AS granted
+WHERE granted.model = %s AND granted.codename = %s
+"""
+"""Ids of the objects of one model on which a user holds one permission."""
 
 
 def _granted(user: AbstractBaseUser, model: str, codename: str) -> RawSQL:
     """A subquery of the granted ids, for `pk__in=` inside a larger query."""
-    return RawSQL(GRANTED_SQL, (user.pk, model, codename, user.pk, model, codename))
+    return RawSQL(GRANTED_SQL, (user.pk, user.pk, model, codename))
 
 
 def portfolios_with(user: AnyUser, permission: PortfolioPermission) -> QuerySet[Portfolio]:
@@ -121,26 +132,8 @@ def visible_projects(user: AnyUser) -> QuerySet[Project]:
 # clear the cache of the object they are given).
 _CACHE_ATTRIBUTE = "_pmo_object_permission_cache"
 
-GRANTS_SQL = """
-WITH granted AS (
-    SELECT ct.model, p.codename, uop.object_pk
-    FROM guardian_userobjectpermission uop
-    JOIN auth_permission p ON p.id = uop.permission_id
-    JOIN django_content_type ct ON ct.id = p.content_type_id
-    WHERE uop.user_id = %(user)s AND ct.app_label = 'portfolio'
-    UNION
-    SELECT ct.model, p.codename, gop.object_pk
-    FROM auth_user_groups ug
-    JOIN guardian_groupobjectpermission gop ON gop.group_id = ug.group_id
-    JOIN auth_permission p ON p.id = gop.permission_id
-    JOIN django_content_type ct ON ct.id = p.content_type_id
-    WHERE ug.user_id = %(user)s AND ct.app_label = 'portfolio'
-),
-grant_id AS (
-    SELECT model, codename,
-           CASE WHEN object_pk ~ '^[0-9]{1,18}$' THEN object_pk::bigint END AS object_id
-    FROM granted
-)
+GRANTS_SQL = f"""
+WITH grant_id AS ({HELD_SQL.format(user="%(user)s")})
 SELECT g.model, g.codename, po.id AS portfolio_id, pr.id AS project_id
 FROM grant_id g
 JOIN portfolio_portfolio po ON po.id = g.object_id
