@@ -407,7 +407,9 @@ pair_state AS (
                    AS in_at_point,
                {_last("to_category", "status", "e.at <= p.point_measured")}
                    AS category_at_point,
-               {_points("e.at <= p.point_measured", "p.work_item_id")} AS points_at_point
+               CASE WHEN p.point_measured IS NOT NULL  -- else spare the item lookup
+                   THEN {_points("e.at <= p.point_measured", "p.work_item_id")}
+               END AS points_at_point
         FROM portfolio_workitemevent e
         WHERE e.work_item_id = p.work_item_id
     ) AS st
