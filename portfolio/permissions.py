@@ -71,7 +71,8 @@ WHERE ct.app_label = 'portfolio'
 """
 """The object permissions a user holds on this app's models, directly or through one of
 their groups (guardian's generic object-permission tables), as (model, codename, object id);
-`{user}` is the placeholder of the user's id. An object key that is not an id gives none."""
+`{user}` stands for the parameter that carries the user's id. An object key that is not an
+id gives none."""
 
 GRANTED_SQL = f"""
 SELECT granted.object_id
